@@ -1,0 +1,201 @@
+//! The audit log's hash chain: every line carries the hash of the one before it.
+//!
+//! A line is a JSON object. Its `hash` is SHA-256 over the previous line's hash, a newline,
+//! and the line's own JSON without the `hash` field (keys sorted, compact). Editing,
+//! removing or reordering a line breaks the chain at that line or the next one, and
+//! [`verify`] names it. (Cutting lines off the *end* is not detectable from the file alone.)
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// The `prev` of the first line.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One exec request as audited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// When the request was decided.
+    pub time: DateTime<Utc>,
+    /// Plugin name.
+    pub plugin: String,
+    /// SHA-256 of the plugin's wasm.
+    pub plugin_digest: String,
+    /// Target host id.
+    pub host: String,
+    /// Program requested.
+    pub program: String,
+    /// Arguments requested.
+    pub args: Vec<String>,
+    /// Environment variable names requested (values are not logged).
+    pub env: Vec<String>,
+    /// `allowed`, `denied-undeclared`, `denied-not-granted`.
+    pub decision: String,
+    /// Exit status when the command ran.
+    pub status: Option<i32>,
+    /// Wall time of the command in milliseconds when it ran.
+    pub duration_ms: Option<u64>,
+    /// Transport error when it could not run.
+    pub error: Option<String>,
+}
+
+/// Errors building a chained line.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The entry did not serialize to a JSON object.
+    #[error("audit entry is not a JSON object")]
+    NotAnObject,
+    /// Serialization failed.
+    #[error("audit entry could not be serialized: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+fn chain_hash(prev: &str, body: &Value) -> String {
+    let mut h = Sha256::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(body.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Serialize `entry` as the next line after a line whose hash is `prev`.
+/// Returns the line (without newline) and its hash.
+pub fn chain_line(entry: &AuditEntry, prev: &str) -> Result<(String, String), AuditError> {
+    let mut value = serde_json::to_value(entry)?;
+    let map = value.as_object_mut().ok_or(AuditError::NotAnObject)?;
+    map.insert("prev".into(), Value::String(prev.to_string()));
+    let hash = chain_hash(prev, &value);
+    let map = value.as_object_mut().ok_or(AuditError::NotAnObject)?;
+    map.insert("hash".into(), Value::String(hash.clone()));
+    Ok((value.to_string(), hash))
+}
+
+/// The hash recorded on a line, if it has one (used to continue a chain after restart).
+pub fn line_hash(line: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(line).ok()?;
+    v.get("hash")?.as_str().map(str::to_string)
+}
+
+/// Where and why the chain broke.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("audit log broken at line {line}: {reason}")]
+pub struct ChainBreak {
+    /// 1-based line number.
+    pub line: usize,
+    /// What was wrong.
+    pub reason: String,
+}
+
+/// Check a whole log. Returns the number of lines when the chain is intact.
+pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usize, ChainBreak> {
+    let mut prev = GENESIS.to_string();
+    let mut count = 0;
+    for (i, line) in lines.into_iter().enumerate() {
+        let n = i + 1;
+        let broken = |reason: String| ChainBreak { line: n, reason };
+        let mut value: Value =
+            serde_json::from_str(line).map_err(|e| broken(format!("not JSON ({e})")))?;
+        let map = value
+            .as_object_mut()
+            .ok_or_else(|| broken("not a JSON object".into()))?;
+        let stated = match map.remove("hash") {
+            Some(Value::String(h)) => h,
+            _ => return Err(broken("no `hash` field".into())),
+        };
+        match map.get("prev") {
+            Some(Value::String(p)) if *p == prev => {}
+            Some(Value::String(_)) => {
+                return Err(broken(
+                    "`prev` does not match the previous line's hash (a line was removed, \
+                     inserted or reordered before this one)"
+                        .into(),
+                ))
+            }
+            _ => return Err(broken("no `prev` field".into())),
+        }
+        let actual = chain_hash(&prev, &value);
+        if actual != stated {
+            return Err(broken(
+                "content does not match its hash (the line was edited)".into(),
+            ));
+        }
+        prev = stated;
+        count = n;
+    }
+    Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(program: &str) -> AuditEntry {
+        AuditEntry {
+            time: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            plugin: "debian".into(),
+            plugin_digest: "ab".into(),
+            host: "h1".into(),
+            program: program.into(),
+            args: vec!["-W".into()],
+            env: vec![],
+            decision: "allowed".into(),
+            status: Some(0),
+            duration_ms: Some(3),
+            error: None,
+        }
+    }
+
+    fn log(n: usize) -> Vec<String> {
+        let mut prev = GENESIS.to_string();
+        (0..n)
+            .map(|i| {
+                let (line, hash) = chain_line(&entry(&format!("p{i}")), &prev).unwrap();
+                prev = hash;
+                line
+            })
+            .collect()
+    }
+
+    #[test]
+    fn intact_chain_verifies() {
+        let lines = log(5);
+        assert_eq!(verify(lines.iter().map(String::as_str)), Ok(5));
+        assert_eq!(line_hash(&lines[4]).map(|h| h.len()), Some(64));
+    }
+
+    #[test]
+    fn edited_line_is_named() {
+        let mut lines = log(5);
+        lines[2] = lines[2].replace("p2", "p9");
+        let err = verify(lines.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.reason.contains("edited"), "{err}");
+    }
+
+    #[test]
+    fn removed_line_breaks_the_next() {
+        let mut lines = log(5);
+        lines.remove(1);
+        let err = verify(lines.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn rehashed_edit_still_breaks_the_chain() {
+        let mut lines = log(4);
+        // An attacker edits line 2 and recomputes its hash: line 3 then no longer links.
+        let prev = line_hash(&lines[0]).unwrap();
+        let (forged, _) = chain_line(&entry("evil"), &prev).unwrap();
+        lines[1] = forged;
+        let err = verify(lines.iter().map(String::as_str)).unwrap_err();
+        assert_eq!(err.line, 3);
+    }
+
+    #[test]
+    fn garbage_line_is_named() {
+        let mut lines = log(3);
+        lines[0] = "{not json".into();
+        assert_eq!(verify(lines.iter().map(String::as_str)).unwrap_err().line, 1);
+    }
+}

@@ -1,0 +1,15 @@
+//! patchwave's functional core: domain types and pure decisions.
+//!
+//! No IO, no async runtime, no wasmtime. Everything here is a value or a function of values,
+//! so it is cheap to test exhaustively.
+
+pub mod audit;
+pub mod fleet;
+pub mod grant;
+pub mod inventory;
+pub mod plugin;
+
+pub use fleet::{Environment, HostId};
+pub use grant::{ExecGrant, ExecRequest, GrantDecision};
+pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
+pub use plugin::{ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep};

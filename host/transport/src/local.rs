@@ -1,0 +1,212 @@
+//! Runs commands on this machine, directly (no shell).
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use patchwave_core::HostId;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::{Command, Output, Transport, TransportError, DEFAULT_MAX_OUTPUT};
+
+/// The machine patchwave runs on, as a target host.
+#[derive(Clone, Debug)]
+pub struct LocalTransport {
+    host: HostId,
+    max_output: usize,
+}
+
+impl LocalTransport {
+    /// A local transport reporting itself as `host` (usually `localhost`).
+    pub fn new(host: HostId) -> Self {
+        LocalTransport {
+            host,
+            max_output: DEFAULT_MAX_OUTPUT,
+        }
+    }
+
+    /// Change the cap on stdout + stderr per command.
+    pub fn with_max_output(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
+        self
+    }
+}
+
+/// The environment every command gets: a fixed PATH and C locale, so output parses the same
+/// everywhere, plus what the command sets itself. Nothing else leaks from the runner.
+pub(crate) const BASE_ENV: &[(&str, &str)] = &[
+    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    ("LC_ALL", "C"),
+    ("LANG", "C"),
+];
+
+async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        let n = r.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok((buf, false));
+        }
+        if buf.len() + n > cap {
+            return Ok((buf, true));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+#[async_trait]
+impl Transport for LocalTransport {
+    fn host(&self) -> &HostId {
+        &self.host
+    }
+
+    async fn exec(&self, cmd: &Command) -> Result<Output, TransportError> {
+        let mut proc = tokio::process::Command::new(&cmd.program);
+        proc.args(&cmd.args)
+            .env_clear()
+            .envs(BASE_ENV.iter().copied())
+            .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(if cmd.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = proc.spawn().map_err(|e| TransportError::Spawn {
+            host: self.host.clone(),
+            program: cmd.program.clone(),
+            detail: e.to_string(),
+        })?;
+        let io_err = |e: std::io::Error| TransportError::Spawn {
+            host: self.host.clone(),
+            program: cmd.program.clone(),
+            detail: e.to_string(),
+        };
+        if let (Some(mut stdin), Some(data)) = (child.stdin.take(), cmd.stdin.clone()) {
+            // Feed stdin concurrently so a program that writes before reading cannot deadlock.
+            tokio::spawn(async move {
+                let _ = stdin.write_all(&data).await;
+            });
+        }
+        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
+            (Some(o), Some(e)) => (o, e),
+            _ => return Err(io_err(std::io::Error::other("no stdout/stderr pipe"))),
+        };
+        let cap = self.max_output;
+        let run = async {
+            let (out, err) = tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
+            let (out, err) = (out.map_err(io_err)?, err.map_err(io_err)?);
+            if out.1 || err.1 || out.0.len() + err.0.len() > cap {
+                return Err(TransportError::OutputTooLarge {
+                    host: self.host.clone(),
+                    program: cmd.program.clone(),
+                    limit: cap,
+                });
+            }
+            let status = child.wait().await.map_err(io_err)?;
+            Ok((status, out.0, err.0))
+        };
+        let timeout = if cmd.timeout.is_zero() {
+            Duration::from_secs(600)
+        } else {
+            cmd.timeout
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Err(_) => Err(TransportError::Timeout {
+                host: self.host.clone(),
+                after: timeout,
+                during: format!("running `{}`", cmd.program),
+            }),
+            Ok(Err(e)) => Err(e),
+            Ok(Ok((status, stdout, stderr))) => Ok(Output {
+                status: exit_code(status),
+                stdout,
+                stderr,
+            }),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(-1)
+}
+
+#[cfg(not(unix))]
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    status.code().unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> LocalTransport {
+        LocalTransport::new(HostId::from("localhost"))
+    }
+
+    #[tokio::test]
+    async fn runs_argv_without_a_shell() {
+        let out = local()
+            .exec(&Command::new("echo", &["a b", "$HOME", ";", "x"], Duration::from_secs(5)))
+            .await
+            .unwrap();
+        assert_eq!(out.status, 0);
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "a b $HOME ; x\n");
+    }
+
+    #[tokio::test]
+    async fn environment_is_only_what_was_asked() {
+        let mut cmd = Command::new("env", &[], Duration::from_secs(5));
+        cmd.env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        let out = local().exec(&cmd).await.unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("DEBIAN_FRONTEND=noninteractive"));
+        assert!(!text.contains("HOME="), "runner env leaked: {text}");
+    }
+
+    #[tokio::test]
+    async fn status_stdin_and_stderr() {
+        let mut cmd = Command::new("sh", &["-c", "cat; echo oops >&2; exit 3"], Duration::from_secs(5));
+        cmd.stdin = Some(b"fed".to_vec());
+        let out = local().exec(&cmd).await.unwrap();
+        assert_eq!(out.status, 3);
+        assert_eq!(out.stdout, b"fed");
+        assert_eq!(out.stderr, b"oops\n");
+    }
+
+    #[tokio::test]
+    async fn timeout_is_reported() {
+        let err = local()
+            .exec(&Command::new("sleep", &["5"], Duration::from_millis(200)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+    }
+
+    #[tokio::test]
+    async fn huge_output_is_cut_off() {
+        let err = local()
+            .with_max_output(1 << 20)
+            .exec(&Command::new("head", &["-c", "10000000", "/dev/zero"], Duration::from_secs(10)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::OutputTooLarge { limit, .. } if limit == 1 << 20), "{err}");
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_a_spawn_error() {
+        let err = local()
+            .exec(&Command::new("no-such-program-xyz", &[], Duration::from_secs(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Spawn { .. }), "{err}");
+    }
+}
