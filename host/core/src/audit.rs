@@ -196,6 +196,9 @@ mod tests {
     fn garbage_line_is_named() {
         let mut lines = log(3);
         lines[0] = "{not json".into();
-        assert_eq!(verify(lines.iter().map(String::as_str)).unwrap_err().line, 1);
+        assert_eq!(
+            verify(lines.iter().map(String::as_str)).unwrap_err().line,
+            1
+        );
     }
 }

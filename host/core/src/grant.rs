@@ -40,7 +40,10 @@ impl ExecGrant {
     pub fn covers(&self, req: &ExecRequest) -> bool {
         self.program == req.program
             && args_match(&self.args, &req.args)
-            && req.env.iter().all(|name| self.env.iter().any(|g| g == name))
+            && req
+                .env
+                .iter()
+                .all(|name| self.env.iter().any(|g| g == name))
     }
 
     /// Problems with the grant's own shape (for config validation).

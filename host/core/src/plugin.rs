@@ -138,7 +138,9 @@ pub enum PluginError {
         message: String,
     },
     /// The plugin ran past its time limit and was interrupted.
-    #[error("plugin `{plugin}` ran past its {limit_ms} ms deadline in `{function}` and was stopped")]
+    #[error(
+        "plugin `{plugin}` ran past its {limit_ms} ms deadline in `{function}` and was stopped"
+    )]
     Deadline {
         /// Plugin name.
         plugin: String,

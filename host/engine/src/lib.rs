@@ -1,0 +1,10 @@
+//! patchwave's imperative shell: the one place that loads configuration, talks to hosts
+//! through transports and plugins, and writes what it learned to the store.
+
+pub mod config;
+pub mod plugins;
+pub mod scan;
+
+pub use config::{Config, ConfigErrors};
+pub use plugins::PluginSet;
+pub use scan::{HostTarget, ScanEvent, ScanReport, Scanner};

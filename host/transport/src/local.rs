@@ -35,12 +35,18 @@ impl LocalTransport {
 /// The environment every command gets: a fixed PATH and C locale, so output parses the same
 /// everywhere, plus what the command sets itself. Nothing else leaks from the runner.
 pub(crate) const BASE_ENV: &[(&str, &str)] = &[
-    ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+    (
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ),
     ("LC_ALL", "C"),
     ("LANG", "C"),
 ];
 
-async fn read_capped<R: AsyncRead + Unpin>(mut r: R, cap: usize) -> std::io::Result<(Vec<u8>, bool)> {
+async fn read_capped<R: AsyncRead + Unpin>(
+    mut r: R,
+    cap: usize,
+) -> std::io::Result<(Vec<u8>, bool)> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 16 * 1024];
     loop {
@@ -155,7 +161,11 @@ mod tests {
     #[tokio::test]
     async fn runs_argv_without_a_shell() {
         let out = local()
-            .exec(&Command::new("echo", &["a b", "$HOME", ";", "x"], Duration::from_secs(5)))
+            .exec(&Command::new(
+                "echo",
+                &["a b", "$HOME", ";", "x"],
+                Duration::from_secs(5),
+            ))
             .await
             .unwrap();
         assert_eq!(out.status, 0);
@@ -165,7 +175,8 @@ mod tests {
     #[tokio::test]
     async fn environment_is_only_what_was_asked() {
         let mut cmd = Command::new("env", &[], Duration::from_secs(5));
-        cmd.env.push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
+        cmd.env
+            .push(("DEBIAN_FRONTEND".into(), "noninteractive".into()));
         let out = local().exec(&cmd).await.unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("DEBIAN_FRONTEND=noninteractive"));
@@ -174,7 +185,11 @@ mod tests {
 
     #[tokio::test]
     async fn status_stdin_and_stderr() {
-        let mut cmd = Command::new("sh", &["-c", "cat; echo oops >&2; exit 3"], Duration::from_secs(5));
+        let mut cmd = Command::new(
+            "sh",
+            &["-c", "cat; echo oops >&2; exit 3"],
+            Duration::from_secs(5),
+        );
         cmd.stdin = Some(b"fed".to_vec());
         let out = local().exec(&cmd).await.unwrap();
         assert_eq!(out.status, 3);
@@ -195,16 +210,27 @@ mod tests {
     async fn huge_output_is_cut_off() {
         let err = local()
             .with_max_output(1 << 20)
-            .exec(&Command::new("head", &["-c", "10000000", "/dev/zero"], Duration::from_secs(10)))
+            .exec(&Command::new(
+                "head",
+                &["-c", "10000000", "/dev/zero"],
+                Duration::from_secs(10),
+            ))
             .await
             .unwrap_err();
-        assert!(matches!(err, TransportError::OutputTooLarge { limit, .. } if limit == 1 << 20), "{err}");
+        assert!(
+            matches!(err, TransportError::OutputTooLarge { limit, .. } if limit == 1 << 20),
+            "{err}"
+        );
     }
 
     #[tokio::test]
     async fn missing_program_is_a_spawn_error() {
         let err = local()
-            .exec(&Command::new("no-such-program-xyz", &[], Duration::from_secs(5)))
+            .exec(&Command::new(
+                "no-such-program-xyz",
+                &[],
+                Duration::from_secs(5),
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Spawn { .. }), "{err}");

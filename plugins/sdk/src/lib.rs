@@ -22,16 +22,16 @@ pub mod bindings {
 
 pub use bindings::exports::patchwave::plugin::os::Guest as Plugin;
 pub use bindings::patchwave::plugin::host::{self, Command, ExecError, Level, Output};
-pub use bindings::patchwave::plugin::types::{
-    ApplyReport, Change, CommandFailure, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome,
-    Pin, PluginError, RollbackStep,
-};
 pub use bindings::patchwave::plugin::types::Ordering;
+pub use bindings::patchwave::plugin::types::{
+    ApplyReport, Change, CommandFailure, ExecGrant, Installed, OsFacts, PackageOutcome, Pin,
+    PluginError, PluginManifest as Manifest, RollbackStep,
+};
 
 /// Export a type implementing [`Plugin`] as this component's `os` interface.
 #[macro_export]
 macro_rules! export_plugin {
-    ($ty:ty) => {
+    ($ty:ident) => {
         $crate::bindings::__export_os_plugin!($ty with_types_in $crate::bindings);
     };
 }

@@ -1,0 +1,6 @@
+//! One module per top-level command.
+
+pub mod audit;
+pub mod hosts;
+pub mod plugin;
+pub mod scan;

@@ -1,0 +1,158 @@
+//! `patchwave plugin`.
+
+use std::path::PathBuf;
+
+use patchwave_engine::config::GrantsConfig;
+use patchwave_engine::PluginSet;
+use patchwave_plugin_host::{LoadedPlugin, PluginGrants};
+
+use crate::exit::{Failure, NOT_FOUND, USAGE};
+use crate::setup::Context;
+
+/// Plugin subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List loaded plugins with their digests and grants.
+    List,
+    /// Show one plugin's manifest, what it declares, what the operator grants, and its limits.
+    Inspect {
+        /// Plugin name, or a path to a `.wasm` file.
+        plugin: String,
+    },
+    /// Compare two versions with a plugin's ordering; prints exactly `<`, `=` or `>`.
+    Compare {
+        /// Plugin name.
+        plugin: String,
+        /// First version.
+        a: String,
+        /// Second version.
+        b: String,
+    },
+}
+
+async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
+    let runtime = ctx.runtime()?;
+    let path = if name.ends_with(".wasm") || name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        PluginSet::path_for(&ctx.config, name)
+    };
+    if !path.exists() {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!("no plugin `{name}` (looked for {})", path.display()),
+        ));
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let settings = ctx.config.plugin(&stem);
+    let grants = match settings.grants {
+        GrantsConfig::None => PluginGrants::List(vec![]),
+        GrantsConfig::Manifest => PluginGrants::Manifest,
+        GrantsConfig::List(l) => PluginGrants::List(l),
+    };
+    runtime
+        .load(&path, grants, settings.limits)
+        .await
+        .map_err(Failure::op)
+}
+
+fn grant_line(g: &patchwave_core::ExecGrant) -> String {
+    let mut s = g.program.clone();
+    for a in &g.args {
+        s.push(' ');
+        s.push_str(a);
+    }
+    if !g.env.is_empty() {
+        s.push_str(&format!("   (env: {})", g.env.join(", ")));
+    }
+    s
+}
+
+/// Run a plugin subcommand.
+pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::List => {
+            let runtime = ctx.runtime()?;
+            let set = ctx.plugins(&runtime).await?;
+            println!(
+                "{:<12} {:<10} {:<16} {:<8} DIGEST",
+                "NAME", "VERSION", "OS", "GRANTS"
+            );
+            for p in set.iter() {
+                let m = p.manifest();
+                let granted = p.granted().iter().filter(|g| m.wants.contains(g)).count();
+                println!(
+                    "{:<12} {:<10} {:<16} {:<8} {}",
+                    m.name,
+                    m.version,
+                    m.os_ids.join(","),
+                    format!("{granted}/{}", m.wants.len()),
+                    &p.digest()[..16]
+                );
+            }
+            Ok(())
+        }
+        Command::Inspect { plugin } => {
+            let p = one(ctx, &plugin).await?;
+            let m = p.manifest();
+            println!("name:        {}", m.name);
+            println!("version:     {}", m.version);
+            println!("digest:      sha256:{}", p.digest());
+            println!("os ids:      {}", m.os_ids.join(", "));
+            println!("ecosystems:  {}", m.ecosystems.join(", "));
+            let l = p.limits();
+            println!(
+                "limits:      deadline {} ms compute per call, memory {} MiB, exec timeout {} ms",
+                l.deadline_ms,
+                l.memory_bytes >> 20,
+                l.exec_timeout_ms
+            );
+            println!("declares ({}):", m.wants.len());
+            for g in &m.wants {
+                let granted = p.granted().iter().any(|x| x == g);
+                println!(
+                    "  [{}] {}",
+                    if granted { "granted" } else { "DENIED " },
+                    grant_line(g)
+                );
+            }
+            let extra: Vec<_> = p
+                .granted()
+                .iter()
+                .filter(|g| !m.wants.contains(g))
+                .collect();
+            if !extra.is_empty() {
+                println!("operator grants not matching a declaration exactly (only the overlap can ever be used):");
+                for g in extra {
+                    println!("  {}", grant_line(g));
+                }
+            }
+            Ok(())
+        }
+        Command::Compare { plugin, a, b } => {
+            let p = one(ctx, &plugin).await?;
+            let answers = p
+                .compare_versions(&[(a.clone(), b.clone())])
+                .await
+                .map_err(Failure::op)?;
+            match answers.into_iter().next() {
+                Some(Ok(o)) => {
+                    println!(
+                        "{}",
+                        match o {
+                            std::cmp::Ordering::Less => "<",
+                            std::cmp::Ordering::Equal => "=",
+                            std::cmp::Ordering::Greater => ">",
+                        }
+                    );
+                    Ok(())
+                }
+                Some(Err(e)) => Err(Failure::new(USAGE, format!("invalid version: {e}"))),
+                None => Err(Failure::op("plugin gave no answer")),
+            }
+        }
+    }
+}

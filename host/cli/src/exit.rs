@@ -1,0 +1,53 @@
+//! Failures with the exit code they map to.
+
+use std::fmt::Display;
+
+/// Operational failure.
+pub const OPERATIONAL: u8 = 1;
+/// Usage or configuration error.
+pub const USAGE: u8 = 2;
+/// Some hosts failed.
+pub const PARTIAL: u8 = 3;
+/// Audit chain broken.
+pub const AUDIT_BROKEN: u8 = 4;
+/// Not found.
+pub const NOT_FOUND: u8 = 5;
+
+/// An error on its way out of `main`.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What to print (may be several lines); empty when the command already printed it.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure with a message.
+    pub fn new(code: u8, message: impl Display) -> Self {
+        Failure {
+            code,
+            message: message.to_string(),
+        }
+    }
+
+    /// A failure whose details were already printed.
+    pub fn quiet(code: u8) -> Self {
+        Failure {
+            code,
+            message: String::new(),
+        }
+    }
+
+    /// An operational failure.
+    pub fn op(message: impl Display) -> Self {
+        Failure::new(OPERATIONAL, message)
+    }
+
+    /// Print to stderr.
+    pub fn print(&self) {
+        if !self.message.is_empty() {
+            eprintln!("error: {}", self.message.trim_end());
+        }
+    }
+}

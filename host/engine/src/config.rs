@@ -1,0 +1,677 @@
+//! The operator's configuration: one TOML file, checked whole.
+//!
+//! Raw structs mirror the file with `deny_unknown_fields`; [`Config::from_toml`] compiles
+//! them into a validated [`Config`] and reports *every* problem at once, each naming where
+//! it is (`hosts[3].env`, `plugins.debian.grants[0]`, ...).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use patchwave_core::{Environment, ExecGrant, HostId};
+use patchwave_plugin_host::Limits;
+use serde::Deserialize;
+
+/// Every problem found in a configuration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors {
+    /// The file (or `<embedded>`).
+    pub source_name: String,
+    /// One line per problem.
+    pub problems: Vec<String>,
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} problem{} in the configuration:",
+            self.source_name,
+            self.problems.len(),
+            if self.problems.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    state: RawState,
+    #[serde(default)]
+    scan: RawScan,
+    #[serde(default)]
+    ssh: RawSsh,
+    #[serde(default)]
+    plugins: RawPlugins,
+    #[serde(default)]
+    defaults: RawHost,
+    #[serde(default)]
+    hosts: Vec<RawHost>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Option<PathBuf>,
+    store: Option<PathBuf>,
+    audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScan {
+    concurrency: Option<usize>,
+    stale_after: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSsh {
+    connect_timeout: Option<String>,
+    command_timeout: Option<String>,
+    keepalive: Option<String>,
+    max_sessions: Option<usize>,
+}
+
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; a misspelt key
+// still fails, as a plugin table of the wrong shape.
+#[derive(Debug, Default, Deserialize)]
+struct RawPlugins {
+    dir: Option<PathBuf>,
+    #[serde(flatten)]
+    each: BTreeMap<String, RawPlugin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    path: Option<PathBuf>,
+    grants: Option<RawGrants>,
+    deadline_ms: Option<u64>,
+    memory_mb: Option<u64>,
+    exec_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum RawGrants {
+    Word(String),
+    List(Vec<ExecGrant>),
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHost {
+    id: Option<String>,
+    address: Option<String>,
+    port: Option<u16>,
+    user: Option<String>,
+    key: Option<String>,
+    known_hosts: Option<PathBuf>,
+    transport: Option<String>,
+    env: Option<String>,
+    scope: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    plugin: Option<String>,
+}
+
+/// How a host is reached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportSpec {
+    /// This machine, directly.
+    Local,
+    /// SSH with key authentication and a known_hosts file.
+    Ssh {
+        /// Address to connect to.
+        address: String,
+        /// Port.
+        port: u16,
+        /// Login user.
+        user: String,
+        /// Key reference (`file:/path`).
+        key: KeyRef,
+        /// known_hosts file the host key must be in.
+        known_hosts: PathBuf,
+    },
+}
+
+impl TransportSpec {
+    /// The word stored with the host: `local`, `ssh`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TransportSpec::Local => "local",
+            TransportSpec::Ssh { .. } => "ssh",
+        }
+    }
+}
+
+/// Where a private key comes from. Never the key itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyRef {
+    /// A key file on the runner (`file:/path`).
+    File(PathBuf),
+}
+
+impl KeyRef {
+    fn parse(s: &str) -> Result<KeyRef, String> {
+        match s.split_once(':') {
+            Some(("file", path)) if !path.is_empty() => Ok(KeyRef::File(PathBuf::from(path))),
+            _ => Err(format!(
+                "`{s}` is not a key reference; use `file:/path/to/key`"
+            )),
+        }
+    }
+}
+
+/// One host of the fleet, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostConfig {
+    /// Stable id.
+    pub id: HostId,
+    /// How it is reached.
+    pub transport: TransportSpec,
+    /// prod / non-prod.
+    pub env: Environment,
+    /// Reporting scope.
+    pub scope: String,
+    /// Free tags.
+    pub tags: Vec<String>,
+    /// Plugin to use (else chosen by trying each plugin's `facts`).
+    pub plugin: Option<String>,
+}
+
+impl HostConfig {
+    /// The address shown and stored for the host.
+    pub fn address(&self) -> String {
+        match &self.transport {
+            TransportSpec::Local => "localhost".into(),
+            TransportSpec::Ssh { address, .. } => address.clone(),
+        }
+    }
+
+    /// The port, for transports that use one.
+    pub fn port(&self) -> Option<u16> {
+        match &self.transport {
+            TransportSpec::Local => None,
+            TransportSpec::Ssh { port, .. } => Some(*port),
+        }
+    }
+}
+
+/// Grants given to one plugin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GrantsConfig {
+    /// Nothing (the default: deny).
+    None,
+    /// What its manifest declares.
+    Manifest,
+    /// Exactly these.
+    List(Vec<ExecGrant>),
+}
+
+/// One plugin's operator settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginConfig {
+    /// Explicit path to its `.wasm` (else `<plugins.dir>/<name>.wasm` or the build output name).
+    pub path: Option<PathBuf>,
+    /// What it may run.
+    pub grants: GrantsConfig,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// SSH settings shared by all hosts of a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SshSettings {
+    /// Give up connecting after this long.
+    pub connect_timeout: Duration,
+    /// Default per-command timeout.
+    pub command_timeout: Duration,
+    /// Keepalive interval.
+    pub keepalive: Duration,
+    /// Concurrent SSH sessions across all hosts.
+    pub max_sessions: usize,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Directory for the store, audit log and compiled-plugin cache.
+    pub state_dir: PathBuf,
+    /// SQLite store path.
+    pub store_path: PathBuf,
+    /// Audit log path.
+    pub audit_log: PathBuf,
+    /// Hosts scanned at once.
+    pub scan_concurrency: usize,
+    /// Inventory older than this reads as stale.
+    pub stale_after: chrono::Duration,
+    /// SSH settings.
+    pub ssh: SshSettings,
+    /// Where plugins are looked for.
+    pub plugin_dir: PathBuf,
+    /// Per-plugin settings, by plugin name.
+    pub plugins: BTreeMap<String, PluginConfig>,
+    /// The fleet.
+    pub hosts: Vec<HostConfig>,
+}
+
+/// Parse `30s`, `10m`, `26h`, `7d`, `250ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (like 30s, 10m, 26h, 7d)"))?;
+    let secs = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => {
+            return Err(format!(
+                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 253
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Config {
+    /// Read and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
+            source_name: path.display().to_string(),
+            problems: vec![format!("cannot read: {e}")],
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::from_toml(&text, &path.display().to_string(), base)
+    }
+
+    /// Validate config text. Relative paths are taken from `base`.
+    pub fn from_toml(text: &str, source_name: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        let fail = |problems| ConfigErrors {
+            source_name: source_name.to_string(),
+            problems,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| fail(vec![e.to_string()]))?;
+        let mut problems = Vec::new();
+        let config = compile(raw, base, &mut problems);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(fail(problems))
+        }
+    }
+
+    /// A configuration with no hosts and the given state directory (for ad-hoc scans).
+    pub fn embedded(state_dir: &Path) -> Config {
+        let mut problems = Vec::new();
+        let raw = RawConfig {
+            state: RawState {
+                dir: Some(state_dir.to_path_buf()),
+                ..RawState::default()
+            },
+            ..RawConfig::default()
+        };
+        compile(raw, Path::new("."), &mut problems)
+    }
+
+    /// The config of one plugin (deny-all defaults when the file does not mention it).
+    pub fn plugin(&self, name: &str) -> PluginConfig {
+        self.plugins.get(name).cloned().unwrap_or(PluginConfig {
+            path: None,
+            grants: GrantsConfig::None,
+            limits: Limits::default(),
+        })
+    }
+}
+
+fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
+    let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    let state_dir = abs(raw.state.dir.unwrap_or_else(|| PathBuf::from(".patchwave")));
+    let store_path = raw
+        .state
+        .store
+        .map(abs)
+        .unwrap_or_else(|| state_dir.join("patchwave.db"));
+    let audit_log = raw
+        .state
+        .audit_log
+        .map(abs)
+        .unwrap_or_else(|| state_dir.join("audit.jsonl"));
+
+    let mut duration = |field: &str, value: Option<String>, default: Duration| match value {
+        None => default,
+        Some(v) => parse_duration(&v).unwrap_or_else(|e| {
+            problems.push(format!("{field}: {e}"));
+            default
+        }),
+    };
+    let stale_after = duration(
+        "scan.stale_after",
+        raw.scan.stale_after,
+        Duration::from_secs(26 * 3600),
+    );
+    let ssh = SshSettings {
+        connect_timeout: duration(
+            "ssh.connect_timeout",
+            raw.ssh.connect_timeout,
+            Duration::from_secs(10),
+        ),
+        command_timeout: duration(
+            "ssh.command_timeout",
+            raw.ssh.command_timeout,
+            Duration::from_secs(120),
+        ),
+        keepalive: duration("ssh.keepalive", raw.ssh.keepalive, Duration::from_secs(15)),
+        max_sessions: raw.ssh.max_sessions.unwrap_or(16),
+    };
+    if ssh.max_sessions == 0 {
+        problems.push("ssh.max_sessions must be at least 1".into());
+    }
+    let scan_concurrency = raw.scan.concurrency.unwrap_or(10);
+    if scan_concurrency == 0 {
+        problems.push("scan.concurrency must be at least 1".into());
+    }
+
+    let plugin_dir = abs(raw.plugins.dir.unwrap_or_else(|| PathBuf::from("plugins")));
+    let mut plugins = BTreeMap::new();
+    for (name, p) in raw.plugins.each {
+        let at = format!("plugins.{name}");
+        let grants = match p.grants {
+            None => GrantsConfig::None,
+            Some(RawGrants::Word(w)) if w == "manifest" => GrantsConfig::Manifest,
+            Some(RawGrants::Word(w)) if w == "none" => GrantsConfig::None,
+            Some(RawGrants::Word(w)) => {
+                problems.push(format!(
+                    "{at}.grants: `{w}` is not `manifest`, `none` or a list of {{ program, args, env }}"
+                ));
+                GrantsConfig::None
+            }
+            Some(RawGrants::List(list)) => {
+                for (i, g) in list.iter().enumerate() {
+                    for problem in g.problems() {
+                        problems.push(format!("{at}.grants[{i}]: {problem}"));
+                    }
+                }
+                GrantsConfig::List(list)
+            }
+        };
+        let mut limits = Limits::default();
+        if let Some(ms) = p.deadline_ms {
+            limits.deadline_ms = ms;
+        }
+        if let Some(mb) = p.memory_mb {
+            limits.memory_bytes = mb.saturating_mul(1 << 20);
+        }
+        if let Some(ms) = p.exec_timeout_ms {
+            limits.exec_timeout_ms = ms;
+        }
+        for problem in limits.problems(u64::MAX) {
+            problems.push(format!("{at}: {problem}"));
+        }
+        plugins.insert(
+            name,
+            PluginConfig {
+                path: p.path.map(abs),
+                grants,
+                limits,
+            },
+        );
+    }
+
+    let d = raw.defaults;
+    if d.id.is_some() || d.address.is_some() {
+        problems.push("defaults: `id` and `address` belong to each [[hosts]] entry".into());
+    }
+    let mut seen = BTreeSet::new();
+    let mut hosts = Vec::new();
+    for (i, h) in raw.hosts.into_iter().enumerate() {
+        let at = match &h.id {
+            Some(id) => format!("hosts[{i}] ({id})"),
+            None => format!("hosts[{i}]"),
+        };
+        let before = problems.len();
+        let id = match &h.id {
+            Some(id) if valid_id(id) => id.clone(),
+            Some(id) => {
+                problems.push(format!(
+                    "{at}.id: `{id}` may only use letters, digits, `-`, `_`, `.`"
+                ));
+                id.clone()
+            }
+            None => {
+                problems.push(format!("{at}: missing `id`"));
+                String::new()
+            }
+        };
+        if !id.is_empty() && !seen.insert(id.clone()) {
+            problems.push(format!("{at}.id: `{id}` is used by more than one host"));
+        }
+        let env_word = h
+            .env
+            .clone()
+            .or(d.env.clone())
+            .unwrap_or_else(|| "prod".into());
+        let env = Environment::parse(&env_word).unwrap_or_else(|| {
+            problems.push(format!(
+                "{at}.env: `{env_word}` is not `prod` or `non-prod`"
+            ));
+            Environment::Prod
+        });
+        let kind = h
+            .transport
+            .clone()
+            .or(d.transport.clone())
+            .unwrap_or_else(|| {
+                if id == "localhost" {
+                    "local".into()
+                } else {
+                    "ssh".into()
+                }
+            });
+        let transport = match kind.as_str() {
+            "local" => TransportSpec::Local,
+            "ssh" => {
+                let address = h.address.clone().unwrap_or_else(|| {
+                    problems.push(format!("{at}: missing `address`"));
+                    String::new()
+                });
+                let user = h
+                    .user
+                    .clone()
+                    .or(d.user.clone())
+                    .unwrap_or_else(|| "root".into());
+                let key = match h.key.clone().or(d.key.clone()) {
+                    Some(k) => KeyRef::parse(&k).unwrap_or_else(|e| {
+                        problems.push(format!("{at}.key: {e}"));
+                        KeyRef::File(PathBuf::new())
+                    }),
+                    None => {
+                        problems.push(format!("{at}: missing `key` (here or in [defaults])"));
+                        KeyRef::File(PathBuf::new())
+                    }
+                };
+                let known_hosts = h
+                    .known_hosts
+                    .clone()
+                    .or(d.known_hosts.clone())
+                    .map(abs)
+                    .unwrap_or_else(|| state_dir.join("known_hosts"));
+                TransportSpec::Ssh {
+                    address,
+                    port: h.port.or(d.port).unwrap_or(22),
+                    user,
+                    key,
+                    known_hosts,
+                }
+            }
+            other => {
+                problems.push(format!("{at}.transport: `{other}` is not `ssh` or `local`"));
+                TransportSpec::Local
+            }
+        };
+        let plugin = h.plugin.clone().or(d.plugin.clone());
+        if problems.len() == before {
+            let mut tags: Vec<String> = d.tags.iter().chain(h.tags.iter()).cloned().collect();
+            tags.sort();
+            tags.dedup();
+            hosts.push(HostConfig {
+                id: HostId(id),
+                transport,
+                env,
+                scope: h
+                    .scope
+                    .clone()
+                    .or(d.scope.clone())
+                    .unwrap_or_else(|| "default".into()),
+                tags,
+                plugin,
+            });
+        }
+    }
+
+    Config {
+        state_dir,
+        store_path,
+        audit_log,
+        scan_concurrency,
+        stale_after: chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::hours(26)),
+        ssh,
+        plugin_dir,
+        plugins,
+        hosts,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fleet_file_compiles() {
+        let text = r#"
+            [scan]
+            concurrency = 5
+            stale_after = "2d"
+
+            [plugins.debian]
+            grants = "manifest"
+            deadline_ms = 5000
+
+            [defaults]
+            user = "root"
+            key = "file:/keys/id"
+            known_hosts = "/keys/known_hosts"
+
+            [[hosts]]
+            id = "h01"
+            address = "10.77.0.2"
+            env = "non-prod"
+            scope = "web"
+            tags = ["fleet-test"]
+
+            [[hosts]]
+            id = "localhost"
+        "#;
+        let c = Config::from_toml(text, "t", Path::new("/etc/pw")).unwrap();
+        assert_eq!(c.scan_concurrency, 5);
+        assert_eq!(c.stale_after, chrono::Duration::days(2));
+        assert_eq!(c.hosts.len(), 2);
+        assert_eq!(c.hosts[0].env, Environment::NonProd);
+        assert_eq!(c.hosts[1].transport, TransportSpec::Local);
+        assert_eq!(c.plugin("debian").grants, GrantsConfig::Manifest);
+        assert_eq!(c.plugin("debian").limits.deadline_ms, 5000);
+        assert_eq!(c.plugin("other").grants, GrantsConfig::None);
+        assert_eq!(
+            c.store_path,
+            PathBuf::from("/etc/pw/.patchwave/patchwave.db")
+        );
+        match &c.hosts[0].transport {
+            TransportSpec::Ssh {
+                port, user, key, ..
+            } => {
+                assert_eq!(*port, 22);
+                assert_eq!(user, "root");
+                assert_eq!(key, &KeyRef::File("/keys/id".into()));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            [scan]
+            stale_after = "soon"
+
+            [plugins.debian]
+            grants = [{ program = "sh -c", args = ["**", "x"] }]
+
+            [[hosts]]
+            id = "a"
+            env = "staging"
+            key = "/no/scheme"
+            address = "x"
+
+            [[hosts]]
+            id = "a"
+            transport = "telnet"
+
+            [[hosts]]
+            address = "y"
+        "#;
+        let err = Config::from_toml(text, "bad.toml", Path::new(".")).unwrap_err();
+        let all = err.to_string();
+        for needle in [
+            "scan.stale_after",
+            "plugins.debian.grants[0]: program `sh -c`",
+            "`**` may only be the last",
+            "hosts[0] (a).env: `staging`",
+            "hosts[0] (a).key",
+            "hosts[1] (a).id: `a` is used by more than one host",
+            "hosts[1] (a).transport: `telnet`",
+            "hosts[2]: missing `id`",
+        ] {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), 8, "{all}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = Config::from_toml(
+            "[[hosts]]\nid = \"a\"\nadress = \"x\"\n",
+            "t",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("26h"), Ok(Duration::from_secs(26 * 3600)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+}

@@ -1,0 +1,291 @@
+//! Scanning: facts, inventory and upgradable candidates of many hosts, into the store.
+//!
+//! Every host ends with exactly one recorded attempt: success, unreachable, or failed with
+//! the exact error. One host's failure never stops or hides the others.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chrono::Utc;
+use patchwave_core::{HostId, PluginError, ScanStatus};
+use patchwave_plugin_host::LoadedPlugin;
+use patchwave_store::{HostRecord, ScanOutcome, ScanResult, Store, StoreError};
+use patchwave_transport::{Command, Output, Transport, TransportError};
+use tokio::sync::Semaphore;
+
+use crate::config::HostConfig;
+use crate::plugins::PluginSet;
+
+/// One host to scan and how to reach it.
+#[derive(Clone)]
+pub struct HostTarget {
+    /// The host's configuration.
+    pub config: HostConfig,
+    /// Its transport.
+    pub transport: Arc<dyn Transport>,
+}
+
+impl HostTarget {
+    /// The identity the store keeps for this host.
+    pub fn record(&self) -> HostRecord {
+        HostRecord {
+            id: self.config.id.clone(),
+            address: self.config.address(),
+            port: self.config.port(),
+            env: self.config.env,
+            scope: self.config.scope.clone(),
+            tags: self.config.tags.clone(),
+            transport: self.config.transport.kind().to_string(),
+        }
+    }
+}
+
+/// Progress of a scan, reported as it happens.
+#[derive(Clone, Debug)]
+pub enum ScanEvent {
+    /// A host's scan began.
+    Started {
+        /// Host.
+        host: HostId,
+    },
+    /// A host's scan ended and was recorded.
+    Finished {
+        /// Host.
+        host: HostId,
+        /// How it ended.
+        status: ScanStatus,
+        /// Packages found, on success.
+        packages: Option<usize>,
+        /// Upgradable packages found, on success.
+        upgradable: Option<usize>,
+        /// Wall time for this host.
+        took: Duration,
+    },
+}
+
+/// The result of scanning one host.
+#[derive(Clone, Debug)]
+pub struct HostScan {
+    /// Host.
+    pub host: HostId,
+    /// How it ended.
+    pub status: ScanStatus,
+    /// Packages found, on success.
+    pub packages: Option<usize>,
+    /// Upgradable packages, on success.
+    pub upgradable: Option<usize>,
+    /// Wall time.
+    pub took: Duration,
+}
+
+/// The result of a whole scan.
+#[derive(Clone, Debug, Default)]
+pub struct ScanReport {
+    /// One entry per host, in the order given.
+    pub hosts: Vec<HostScan>,
+    /// Wall time of the whole scan.
+    pub took: Duration,
+}
+
+impl ScanReport {
+    /// Hosts scanned successfully.
+    pub fn ok_count(&self) -> usize {
+        self.hosts
+            .iter()
+            .filter(|h| h.status == ScanStatus::Ok)
+            .count()
+    }
+
+    /// Hosts whose scan did not succeed.
+    pub fn failed(&self) -> impl Iterator<Item = &HostScan> {
+        self.hosts.iter().filter(|h| h.status != ScanStatus::Ok)
+    }
+}
+
+/// Scans hosts with a bounded number in flight.
+pub struct Scanner {
+    plugins: Arc<PluginSet>,
+    store: Arc<dyn Store>,
+    concurrency: usize,
+}
+
+/// Wraps a transport to notice when the host itself became unreachable during a call.
+struct Watched {
+    inner: Arc<dyn Transport>,
+    unreachable: AtomicBool,
+}
+
+#[async_trait]
+impl Transport for Watched {
+    fn host(&self) -> &HostId {
+        self.inner.host()
+    }
+
+    async fn exec(&self, cmd: &Command) -> Result<Output, TransportError> {
+        let result = self.inner.exec(cmd).await;
+        if let Err(e) = &result {
+            if e.is_unreachable() {
+                self.unreachable.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl Scanner {
+    /// A scanner over these plugins and store, `concurrency` hosts at a time.
+    pub fn new(plugins: Arc<PluginSet>, store: Arc<dyn Store>, concurrency: usize) -> Self {
+        Scanner {
+            plugins,
+            store,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Scan every target; `progress` hears about each host as it starts and ends.
+    ///
+    /// Fails only when the store itself fails; every host problem is recorded per host.
+    pub async fn scan(
+        &self,
+        targets: Vec<HostTarget>,
+        progress: Arc<dyn Fn(ScanEvent) + Send + Sync>,
+    ) -> Result<ScanReport, StoreError> {
+        let started = Instant::now();
+        let records: Vec<HostRecord> = targets.iter().map(HostTarget::record).collect();
+        self.store.register_hosts(&records).await?;
+        let gate = Arc::new(Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, target) in targets.into_iter().enumerate() {
+            let (gate, plugins, store, progress) = (
+                gate.clone(),
+                self.plugins.clone(),
+                self.store.clone(),
+                progress.clone(),
+            );
+            tasks.spawn(async move {
+                let _permit = gate.acquire_owned().await;
+                let host = target.config.id.clone();
+                progress(ScanEvent::Started { host: host.clone() });
+                let t0 = Instant::now();
+                let started_at = Utc::now();
+                let result = scan_one(&plugins, &target).await;
+                let outcome = ScanOutcome {
+                    started_at,
+                    finished_at: Utc::now(),
+                    result,
+                };
+                let (packages, upgradable) = match &outcome.result {
+                    ScanResult::Ok {
+                        packages,
+                        upgradable,
+                        ..
+                    } => (Some(packages.len()), Some(upgradable.len())),
+                    _ => (None, None),
+                };
+                let status = outcome.result.status();
+                let recorded = store.record_scan(&host, outcome).await;
+                let scan = HostScan {
+                    host: host.clone(),
+                    status: status.clone(),
+                    packages,
+                    upgradable,
+                    took: t0.elapsed(),
+                };
+                progress(ScanEvent::Finished {
+                    host,
+                    status,
+                    packages,
+                    upgradable,
+                    took: scan.took,
+                });
+                (index, recorded.map(|_| scan))
+            });
+        }
+        let mut slots: Vec<Option<HostScan>> = Vec::new();
+        let mut store_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, Ok(scan))) => {
+                    if slots.len() <= index {
+                        slots.resize(index + 1, None);
+                    }
+                    slots[index] = Some(scan);
+                }
+                Ok((_, Err(e))) => store_error = Some(e),
+                Err(e) => tracing::error!(error = %e, "scan task failed"),
+            }
+        }
+        if let Some(e) = store_error {
+            return Err(e);
+        }
+        Ok(ScanReport {
+            hosts: slots.into_iter().flatten().collect(),
+            took: started.elapsed(),
+        })
+    }
+}
+
+/// Scan one host: choose its plugin, read facts, inventory and upgradable candidates.
+async fn scan_one(plugins: &PluginSet, target: &HostTarget) -> ScanResult {
+    let watched = Arc::new(Watched {
+        inner: target.transport.clone(),
+        unreachable: AtomicBool::new(false),
+    });
+    let transport: Arc<dyn Transport> = watched.clone();
+    let fail = |e: PluginError| {
+        let error = e.to_string();
+        if watched.unreachable.load(Ordering::Relaxed) {
+            ScanResult::Unreachable { error }
+        } else {
+            ScanResult::Failed { error }
+        }
+    };
+    let (plugin, facts) = match choose_plugin(plugins, target, transport.clone()).await {
+        Ok(found) => found,
+        Err(e) => return fail(e),
+    };
+    let packages = match plugin.inventory(transport.clone()).await {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let upgradable = match plugin.upgradable(transport).await {
+        Ok(u) => u,
+        Err(e) => return fail(e),
+    };
+    ScanResult::Ok {
+        plugin: plugin.name().to_string(),
+        plugin_digest: plugin.digest().to_string(),
+        facts,
+        packages,
+        upgradable,
+    }
+}
+
+async fn choose_plugin(
+    plugins: &PluginSet,
+    target: &HostTarget,
+    transport: Arc<dyn Transport>,
+) -> Result<(Arc<LoadedPlugin>, patchwave_core::OsFacts), PluginError> {
+    if let Some(name) = &target.config.plugin {
+        let plugin = plugins.get(name).ok_or_else(|| PluginError::Unsupported {
+            message: format!("host names plugin `{name}`, which is not loaded"),
+        })?;
+        let facts = plugin.facts(transport).await?;
+        return Ok((plugin.clone(), facts));
+    }
+    let mut declined = Vec::new();
+    for plugin in plugins.iter() {
+        match plugin.facts(transport.clone()).await {
+            Ok(facts) => return Ok((plugin.clone(), facts)),
+            Err(PluginError::Unsupported { message }) => {
+                declined.push(format!("{}: {message}", plugin.name()))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(PluginError::Unsupported {
+        message: format!("no plugin handles this host ({})", declined.join("; ")),
+    })
+}

@@ -1,0 +1,333 @@
+//! The process-wide engine: compile once, cache precompiled components, tick epochs.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::audit::AuditLog;
+use crate::bindings::OsPlugin;
+use crate::limits::Limits;
+use crate::plugin::{LoadedPlugin, PluginGrants};
+use crate::state::CallState;
+
+/// How often the epoch advances; deadlines are counted in these ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Interfaces a plugin may import. Everything else (sockets, http, ...) is refused at load.
+/// WASI's cli/io/clocks/random/filesystem are linked with an empty context: no preopened
+/// directories, no environment, no arguments, stdout/stderr captured.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "patchwave:plugin/",
+    "wasi:io/",
+    "wasi:cli/",
+    "wasi:clocks/",
+    "wasi:random/",
+    "wasi:filesystem/",
+];
+
+/// Errors loading a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("plugin {path}: cannot read: {source}")]
+    Read {
+        /// Path given.
+        path: PathBuf,
+        /// IO error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a WebAssembly component.
+    #[error("plugin {path}: {reason}")]
+    NotAComponent {
+        /// Path given.
+        path: PathBuf,
+        /// What it is instead.
+        reason: String,
+    },
+    /// wasmtime refused to compile or link it.
+    #[error("plugin {path}: invalid component: {message}")]
+    Invalid {
+        /// Path given.
+        path: PathBuf,
+        /// wasmtime's words, with causes.
+        message: String,
+    },
+    /// It imports something plugins may not have.
+    #[error("plugin {path}: imports `{import}`, which plugins are not given (allowed: patchwave:plugin, wasi:io/cli/clocks/random/filesystem with no preopens)")]
+    ForbiddenImport {
+        /// Path given.
+        path: PathBuf,
+        /// The import.
+        import: String,
+    },
+    /// Its manifest call failed.
+    #[error("plugin {path}: manifest: {source}")]
+    Manifest {
+        /// Path given.
+        path: PathBuf,
+        /// Why.
+        source: patchwave_core::PluginError,
+    },
+    /// The operator's grants or limits for it are invalid.
+    #[error("plugin {path}: {message}")]
+    Config {
+        /// Path given.
+        path: PathBuf,
+        /// Problems.
+        message: String,
+    },
+    /// The engine could not be set up.
+    #[error("plugin runtime: {0}")]
+    Engine(String),
+}
+
+/// Process-wide runtime settings.
+#[derive(Clone, Debug)]
+pub struct RuntimeOptions {
+    /// Where precompiled components are cached (`None` = compile every time).
+    pub cache_dir: Option<PathBuf>,
+    /// Largest memory any plugin may be given.
+    pub max_memory_bytes: u64,
+    /// Concurrent plugin calls the instance pool holds (0 = no pooling allocator).
+    pub pool_instances: u32,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        RuntimeOptions {
+            cache_dir: None,
+            max_memory_bytes: 1 << 30,
+            pool_instances: 128,
+        }
+    }
+}
+
+/// One engine for the process.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Arc<Linker<CallState>>,
+    options: RuntimeOptions,
+    audit: Arc<AuditLog>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for PluginRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRuntime")
+            .field("options", &self.options)
+            .field("audit", &self.audit.path())
+            .finish()
+    }
+}
+
+impl Drop for PluginRuntime {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn engine_config(options: &RuntimeOptions, pooling: bool) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    if pooling {
+        let n = options.pool_instances;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(8))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .max_memory_size(usize::try_from(options.max_memory_bytes).unwrap_or(usize::MAX));
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    config
+}
+
+impl PluginRuntime {
+    /// Build the engine, the linker and the epoch ticker.
+    pub fn new(options: RuntimeOptions, audit: Arc<AuditLog>) -> Result<Self, LoadError> {
+        let engine = match options.pool_instances {
+            0 => Engine::new(&engine_config(&options, false)),
+            _ => Engine::new(&engine_config(&options, true)).or_else(|e| {
+                tracing::warn!(error = %e, "pooling allocator unavailable; allocating on demand");
+                Engine::new(&engine_config(&options, false))
+            }),
+        }
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        let mut linker = Linker::<CallState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+        OsPlugin::add_to_linker::<CallState, wasmtime::component::HasSelf<CallState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
+
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        std::thread::Builder::new()
+            .name("patchwave-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })
+            .map_err(|e| LoadError::Engine(format!("epoch thread: {e}")))?;
+
+        Ok(PluginRuntime {
+            engine,
+            linker: Arc::new(linker),
+            options,
+            audit,
+            ticker_stop,
+        })
+    }
+
+    /// The audit log every plugin of this runtime writes to.
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
+    }
+
+    /// Load a plugin from a `.wasm` file.
+    pub async fn load(
+        &self,
+        path: &Path,
+        grants: PluginGrants,
+        limits: Limits,
+    ) -> Result<LoadedPlugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        self.load_bytes(path, &bytes, grants, limits).await
+    }
+
+    /// Load a plugin from its bytes (`path` names it in errors).
+    pub async fn load_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        grants: PluginGrants,
+        limits: Limits,
+    ) -> Result<LoadedPlugin, LoadError> {
+        check_component_header(path, bytes)?;
+        let problems = limits.problems(self.options.max_memory_bytes);
+        if !problems.is_empty() {
+            return Err(LoadError::Config {
+                path: path.to_path_buf(),
+                message: problems.join("; "),
+            });
+        }
+        let digest = hex::encode(Sha256::digest(bytes));
+        let component = self.compile_cached(path, bytes, &digest)?;
+        for (name, _) in component.component_type().imports(&self.engine) {
+            if !ALLOWED_IMPORTS.iter().any(|p| name.starts_with(p)) {
+                return Err(LoadError::ForbiddenImport {
+                    path: path.to_path_buf(),
+                    import: name.to_string(),
+                });
+            }
+        }
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Invalid {
+                path: path.to_path_buf(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = crate::bindings::OsPluginPre::new(pre).map_err(|e| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("does not implement patchwave:plugin/os-plugin: {e:#}"),
+        })?;
+        LoadedPlugin::new(path, pre, digest, grants, limits, self.audit.clone()).await
+    }
+
+    fn compile_cached(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        digest: &str,
+    ) -> Result<Component, LoadError> {
+        let invalid = |e: wasmtime::Error| LoadError::Invalid {
+            path: path.to_path_buf(),
+            message: format!("{e:#}"),
+        };
+        let Some(dir) = &self.options.cache_dir else {
+            return Component::new(&self.engine, bytes).map_err(invalid);
+        };
+        let mut h = DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let file = dir
+            .join(format!("{:016x}", h.finish()))
+            .join(format!("{digest}.cwasm"));
+        if file.exists() {
+            // SAFETY: the file was written by `precompile_component` of an engine with the
+            // same compatibility hash (it is in the path), under the runtime's private cache
+            // directory (created 0700), named by the digest of the wasm it came from.
+            #[allow(unsafe_code)]
+            let loaded = unsafe { Component::deserialize_file(&self.engine, &file) };
+            match loaded {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::warn!(file = %file.display(), error = %e, "discarding unusable cache entry")
+                }
+            }
+        }
+        let compiled = self.engine.precompile_component(bytes).map_err(invalid)?;
+        if let Err(e) = write_private(&file, &compiled) {
+            tracing::warn!(file = %file.display(), error = %e, "could not cache compiled plugin");
+        }
+        // SAFETY: `compiled` was produced just now by this engine's `precompile_component`.
+        #[allow(unsafe_code)]
+        let component = unsafe { Component::deserialize(&self.engine, &compiled) };
+        component.map_err(invalid)
+    }
+}
+
+/// Write a cache file atomically inside a directory only this user can read.
+fn write_private(file: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = file
+        .parent()
+        .ok_or_else(|| std::io::Error::other("cache file has no parent"))?;
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Some(root) = dir.parent() {
+            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, file)
+}
+
+fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    let not = |reason: &str| LoadError::NotAComponent {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(not("not a WebAssembly file (no `\\0asm` header)"));
+    }
+    match bytes[4..8] {
+        [0x0d, 0x00, 0x01, 0x00] => Ok(()),
+        [0x01, 0x00, 0x00, 0x00] => Err(not(
+            "is a core WebAssembly module, not a component: build it for wasm32-wasip2 (or run `wasm-tools component new`)",
+        )),
+        _ => Err(not("unknown WebAssembly version/layer")),
+    }
+}

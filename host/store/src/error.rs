@@ -1,0 +1,113 @@
+//! Everything that can go wrong talking to the store, with enough identity to act on.
+
+use std::path::PathBuf;
+
+use patchwave_core::HostId;
+
+/// Errors from any [`Store`](crate::Store) implementation.
+///
+/// Non-exhaustive: the PostgreSQL backend will add its own driver variant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory that should hold the database could not be created.
+    #[error("cannot create directory {path} for the store: {source}")]
+    CreateDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or configured.
+    #[error("cannot open store {path}: {source}")]
+    Open {
+        /// Database file (`:memory:` for an in-memory store).
+        path: PathBuf,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// A schema migration failed; the database stays at the previous version.
+    #[error("schema migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// Version of the migration that failed.
+        version: u32,
+        /// Its name.
+        name: &'static str,
+        /// Why.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer patchwave; this binary would misread it.
+    #[error(
+        "store schema version {found} is newer than this binary supports ({supported}); \
+         upgrade patchwave instead of opening this database with an older one"
+    )]
+    NewerSchema {
+        /// Highest schema version recorded in the database.
+        found: u32,
+        /// Highest schema version this binary knows.
+        supported: u32,
+    },
+    /// A query failed.
+    #[error("store {operation} failed: {source}")]
+    Sqlite {
+        /// The store operation that ran it (`record_scan`, `host_summary`, ...).
+        operation: &'static str,
+        /// The driver's error.
+        source: rusqlite::Error,
+    },
+    /// The database holds a value this binary cannot interpret.
+    #[error("store holds an invalid value: {what}")]
+    Corrupt {
+        /// What was wrong, and where.
+        what: String,
+    },
+    /// The operation names a host that was never registered (or has been removed).
+    #[error("host `{host}` is not registered in the store")]
+    UnknownHost {
+        /// The host.
+        host: HostId,
+    },
+    /// The caller passed a value the store cannot hold.
+    #[error("invalid input for the store: {what}")]
+    InvalidInput {
+        /// What was wrong.
+        what: String,
+    },
+    /// The runtime shut down before the store's worker could finish.
+    #[error("store {operation} was cancelled: the runtime is shutting down")]
+    Cancelled {
+        /// The store operation.
+        operation: &'static str,
+    },
+}
+
+/// Placeholder operation name for driver errors raised through `?` before
+/// [`StoreError::during`] names the operation.
+const UNNAMED: &str = "operation";
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        StoreError::Sqlite {
+            operation: UNNAMED,
+            source,
+        }
+    }
+}
+
+impl StoreError {
+    /// Name the operation of a driver error that was raised without one.
+    pub(crate) fn during(self, operation: &'static str) -> Self {
+        match self {
+            StoreError::Sqlite {
+                operation: UNNAMED,
+                source,
+            } => StoreError::Sqlite { operation, source },
+            other => other,
+        }
+    }
+
+    /// A [`StoreError::Corrupt`] from anything printable.
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        StoreError::Corrupt { what: what.into() }
+    }
+}

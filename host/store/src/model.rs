@@ -1,0 +1,181 @@
+//! The values the store takes and gives, beyond the domain types of `patchwave-core`.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use patchwave_core::{Environment, HostId, Installed, OsFacts, ScanStatus};
+
+/// A host's identity as the fleet config declares it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostRecord {
+    /// Stable id.
+    pub id: HostId,
+    /// Where it is reached: hostname, IP address or instance id.
+    pub address: String,
+    /// Port, when the transport uses one and it is not the default.
+    pub port: Option<u16>,
+    /// prod / non-prod.
+    pub env: Environment,
+    /// Reporting scope (team, service, ...).
+    pub scope: String,
+    /// Free-form labels used to select hosts. A set: duplicates are dropped and the store
+    /// returns them sorted.
+    pub tags: Vec<String>,
+    /// Transport kind: `ssh`, `local`, `ssm`, ...
+    pub transport: String,
+}
+
+/// One scan attempt of one host, as the engine reports it to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanOutcome {
+    /// When the attempt started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; the time the inventory is known to be true at.
+    pub finished_at: DateTime<Utc>,
+    /// What it found.
+    pub result: ScanResult,
+}
+
+/// How a scan attempt ended and, on success, what it read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built once per scan and moved into the store; boxing would only add noise"
+)]
+pub enum ScanResult {
+    /// Facts and inventory were read.
+    Ok {
+        /// Name of the plugin that scanned.
+        plugin: String,
+        /// SHA-256 of the plugin's wasm.
+        plugin_digest: String,
+        /// What the OS says about itself.
+        facts: OsFacts,
+        /// Every installed package, in any order.
+        packages: Vec<Installed>,
+        /// Installed packages that have a newer candidate, each with the *candidate* version.
+        upgradable: Vec<Installed>,
+    },
+    /// The host could not be reached.
+    Unreachable {
+        /// The transport's own words.
+        error: String,
+    },
+    /// The host answered but the scan failed.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+impl ScanResult {
+    /// The status this result leaves on the host.
+    pub fn status(&self) -> ScanStatus {
+        match self {
+            ScanResult::Ok { .. } => ScanStatus::Ok,
+            ScanResult::Unreachable { error } => ScanStatus::Unreachable {
+                error: error.clone(),
+            },
+            ScanResult::Failed { error } => ScanStatus::Failed {
+                error: error.clone(),
+            },
+        }
+    }
+}
+
+/// Identity of one inventory snapshot of one host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SnapshotId(pub i64);
+
+impl fmt::Display for SnapshotId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// What [`Store::record_scan`](crate::Store::record_scan) did with an attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordedScan {
+    /// Id of the attempt in the scan history.
+    pub attempt_id: i64,
+    /// Its effect on the host's stored state.
+    pub effect: ScanEffect,
+}
+
+/// The effect of one recorded scan attempt on the host's current state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanEffect {
+    /// A successful scan found a different inventory than the latest snapshot (or the first
+    /// one): a new snapshot was started.
+    InventoryChanged {
+        /// The new snapshot.
+        snapshot: SnapshotId,
+    },
+    /// A successful scan found the same inventory: the latest snapshot was marked seen again.
+    InventoryUnchanged {
+        /// The snapshot seen again.
+        snapshot: SnapshotId,
+    },
+    /// The attempt failed: only the last attempt and its status changed; the stored
+    /// inventory is kept (and is now stale).
+    AttemptFailed,
+    /// The attempt finished before the host's latest recorded attempt (a late report). It is
+    /// in the history but changed nothing else.
+    Superseded,
+}
+
+/// A host's latest inventory snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InventoryView {
+    /// The snapshot.
+    pub snapshot_id: SnapshotId,
+    /// [`inventory_digest`](patchwave_core::inventory::inventory_digest) of the packages.
+    pub digest: String,
+    /// When this inventory was first seen on the host (its `first_seen`).
+    pub taken_at: DateTime<Utc>,
+    /// When a scan last found exactly this inventory.
+    pub last_seen: DateTime<Utc>,
+    /// The packages, sorted by [`package_order`].
+    pub packages: Vec<Installed>,
+}
+
+/// One entry of a host's scan history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScanAttempt {
+    /// Id of the attempt.
+    pub id: i64,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// How it ended.
+    pub status: ScanStatus,
+    /// Plugin that scanned, for successful attempts.
+    pub plugin: Option<String>,
+    /// Digest of that plugin's wasm, for successful attempts.
+    pub plugin_digest: Option<String>,
+    /// The snapshot a successful attempt created or saw again (gone if pruned).
+    pub snapshot_id: Option<SnapshotId>,
+}
+
+/// What [`Store::remove_host`](crate::Store::remove_host) deleted along with the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemovedHost {
+    /// Inventory snapshots of the host.
+    pub snapshots: u64,
+    /// Scan attempts in its history.
+    pub scan_attempts: u64,
+    /// Package lists no other host shared, freed with it.
+    pub inventories_freed: u64,
+}
+
+/// The order the store keeps packages in: name, then arch, then version, then source
+/// (no source first). Inventories come back from the store in this order.
+pub fn package_order(a: &Installed, b: &Installed) -> Ordering {
+    a.name
+        .cmp(&b.name)
+        .then_with(|| a.arch.cmp(&b.arch))
+        .then_with(|| a.version.cmp(&b.version))
+        .then_with(|| a.source.cmp(&b.source))
+}

@@ -1,0 +1,77 @@
+//! The [`Store`] trait: everything the engine and the CLI persist or read back.
+
+use async_trait::async_trait;
+use patchwave_core::{HostId, HostSummary, Installed};
+
+use crate::error::StoreError;
+use crate::model::{
+    HostRecord, InventoryView, RecordedScan, RemovedHost, ScanAttempt, ScanOutcome,
+};
+
+/// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
+///
+/// Every method is one atomic unit: it either happens completely or not at all, also when the
+/// calling future is dropped half-way. Implementations serialize writes that touch the same
+/// host (SQLite: one writer; PostgreSQL: a row lock on the host), so concurrent callers never
+/// see half a scan.
+///
+/// Timestamps are kept to the millisecond.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Insert or update the identity of many hosts in one transaction (a config sync).
+    ///
+    /// Updating identity never touches scan state or history. Unchanged hosts are not
+    /// rewritten.
+    async fn register_hosts(&self, hosts: &[HostRecord]) -> Result<(), StoreError>;
+
+    /// Insert or update one host's identity; see [`Store::register_hosts`].
+    async fn register_host(&self, host: &HostRecord) -> Result<(), StoreError> {
+        self.register_hosts(std::slice::from_ref(host)).await
+    }
+
+    /// A host's identity as last registered.
+    async fn host(&self, id: &HostId) -> Result<Option<HostRecord>, StoreError>;
+
+    /// Delete a host together with its snapshots, upgradable list and scan history, and
+    /// report how much went with it. `None` when the host was not registered.
+    ///
+    /// Nothing is kept: registering the same id again starts from nothing. The audit log is
+    /// the permanent record of what was done to a host.
+    async fn remove_host(&self, id: &HostId) -> Result<Option<RemovedHost>, StoreError>;
+
+    /// Record one scan attempt of a registered host.
+    ///
+    /// Every attempt lands in the history. A successful one also stores the inventory (a new
+    /// snapshot only when it differs from the latest one, else that snapshot is marked seen
+    /// again) and refreshes the host's summary, all in one transaction. A failed one only
+    /// changes the last attempt, its status and error: the previous inventory stays and reads
+    /// as stale. An attempt that finished before the host's latest recorded attempt is kept in
+    /// the history only.
+    async fn record_scan(
+        &self,
+        host: &HostId,
+        outcome: ScanOutcome,
+    ) -> Result<RecordedScan, StoreError>;
+
+    /// The record `hosts show` prints, read without touching the host.
+    async fn host_summary(&self, id: &HostId) -> Result<Option<HostSummary>, StoreError>;
+
+    /// Every host's summary, sorted by id.
+    async fn list_hosts(&self) -> Result<Vec<HostSummary>, StoreError>;
+
+    /// The latest inventory snapshot of a host; `None` when it never scanned successfully (or
+    /// is not registered).
+    async fn inventory(&self, id: &HostId) -> Result<Option<InventoryView>, StoreError>;
+
+    /// Packages with a newer candidate (carrying the candidate version) at the host's last
+    /// successful scan, sorted like [`InventoryView::packages`]. Empty for an unknown host.
+    async fn upgradable(&self, id: &HostId) -> Result<Vec<Installed>, StoreError>;
+
+    /// The host's most recent scan attempts, newest first, at most `limit`.
+    async fn scan_history(&self, id: &HostId, limit: u32) -> Result<Vec<ScanAttempt>, StoreError>;
+
+    /// Every installed package named `name` in the latest snapshot of every host, sorted by
+    /// host then [`package_order`](crate::package_order). A host with several versions or
+    /// architectures of the package appears once for each.
+    async fn package_versions(&self, name: &str) -> Result<Vec<(HostId, Installed)>, StoreError>;
+}

@@ -1,0 +1,377 @@
+//! Every command the plugin runs, and the exec grants that cover them.
+//!
+//! Each [`Spec`] is both the template for a command and its grant, so the manifest
+//! cannot drift from what the plugin actually executes. Package arguments always follow a
+//! `--`, so nothing a caller passes can be read as an option (names and versions are
+//! validated before they get here as well).
+
+use patchwave_plugin_sdk::{Command, ExecGrant};
+
+use crate::dpkg::SHOW_FORMAT;
+
+/// Timeout for quick reads (`cat`, `uname`, `dpkg-query`, `apt-mark`).
+pub const QUERY_TIMEOUT_MS: u32 = 60_000;
+/// Timeout for apt simulations, which load the whole package cache.
+pub const SIMULATE_TIMEOUT_MS: u32 = 5 * 60_000;
+/// Timeout for runs that change packages (downloads and maintainer scripts included).
+pub const CHANGE_TIMEOUT_MS: u32 = 30 * 60_000;
+
+/// Environment for everything that may run maintainer scripts: no debconf prompts
+/// (questions take their defaults) and no apt-listchanges pager or mail.
+const NONINTERACTIVE: &[(&str, &str)] = &[
+    ("DEBIAN_FRONTEND", "noninteractive"),
+    ("APT_LISTCHANGES_FRONTEND", "none"),
+];
+
+/// What may follow a spec's fixed arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tail {
+    /// Nothing.
+    None,
+    /// Exactly one argument (granted as `*`).
+    One,
+    /// Any number of arguments (granted as `**`).
+    Many,
+}
+
+/// A command template: program, fixed arguments, what may follow, environment, timeout.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// Program name, looked up in the host's fixed `PATH`.
+    pub program: &'static str,
+    /// The fixed leading arguments.
+    pub args: &'static [&'static str],
+    /// The variable trailing arguments allowed.
+    pub tail: Tail,
+    /// Whether the command gets the [`NONINTERACTIVE`] environment.
+    pub noninteractive: bool,
+    /// Timeout in milliseconds.
+    pub timeout_ms: u32,
+}
+
+impl Spec {
+    /// The command with `tail` appended to the fixed arguments. The caller passes as many
+    /// tail arguments as [`Spec::tail`] allows.
+    pub fn command<S: AsRef<str>>(&self, tail: &[S]) -> Command {
+        let args = self
+            .args
+            .iter()
+            .copied()
+            .chain(tail.iter().map(AsRef::as_ref))
+            .map(str::to_string)
+            .collect();
+        let env = if self.noninteractive {
+            NONINTERACTIVE
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Command {
+            program: self.program.to_string(),
+            args,
+            env,
+            stdin: None,
+            timeout_ms: self.timeout_ms,
+        }
+    }
+
+    /// The exec grant covering every command this spec can build.
+    pub fn grant(&self) -> ExecGrant {
+        let tail = match self.tail {
+            Tail::None => None,
+            Tail::One => Some("*"),
+            Tail::Many => Some("**"),
+        };
+        ExecGrant {
+            program: self.program.to_string(),
+            args: self
+                .args
+                .iter()
+                .copied()
+                .chain(tail)
+                .map(str::to_string)
+                .collect(),
+            env: if self.noninteractive {
+                NONINTERACTIVE.iter().map(|(k, _)| k.to_string()).collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
+const fn query(program: &'static str, args: &'static [&'static str], tail: Tail) -> Spec {
+    Spec {
+        program,
+        args,
+        tail,
+        noninteractive: false,
+        timeout_ms: QUERY_TIMEOUT_MS,
+    }
+}
+
+const fn simulation(args: &'static [&'static str]) -> Spec {
+    Spec {
+        program: "apt-get",
+        args,
+        tail: Tail::Many,
+        noninteractive: false,
+        timeout_ms: SIMULATE_TIMEOUT_MS,
+    }
+}
+
+const fn change(program: &'static str, args: &'static [&'static str], tail: Tail) -> Spec {
+    Spec {
+        program,
+        args,
+        tail,
+        noninteractive: true,
+        timeout_ms: CHANGE_TIMEOUT_MS,
+    }
+}
+
+/// `cat /etc/os-release`.
+pub const OS_RELEASE: Spec = query("cat", &["/etc/os-release"], Tail::None);
+/// `cat /usr/lib/os-release`, the fallback location.
+pub const OS_RELEASE_FALLBACK: Spec = query("cat", &["/usr/lib/os-release"], Tail::None);
+/// `uname -r -m`: kernel release and machine, in that order, on one line.
+pub const UNAME: Spec = query("uname", &["-r", "-m"], Tail::None);
+/// `test -e /var/run/reboot-required`: status 0 = a reboot is wanted, 1 = not.
+pub const REBOOT_REQUIRED: Spec = query("test", &["-e", "/var/run/reboot-required"], Tail::None);
+/// The whole package database.
+pub const DPKG_QUERY_ALL: Spec = query("dpkg-query", &["-W", SHOW_FORMAT], Tail::None);
+/// Named packages (`name` or `name:arch`); exits 1 when some are unknown.
+pub const DPKG_QUERY: Spec = query("dpkg-query", &["-W", SHOW_FORMAT, "--"], Tail::Many);
+/// What `apt-get upgrade` would do (hold-aware), without locking or changing anything.
+pub const APT_SIMULATE_UPGRADE: Spec = Spec {
+    tail: Tail::None,
+    ..simulation(&["-s", "-o", "Debug::NoLocking=1", "upgrade"])
+};
+/// Apply: install exact versions (`name=version`). Keeps the configuration files the admin
+/// changed, installs no recommends, allows downgrades, refuses to remove anything and
+/// refuses to move held packages.
+pub const APT_INSTALL: Spec = change(
+    "apt-get",
+    &[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "--allow-downgrades",
+        "--no-remove",
+        "--",
+    ],
+    Tail::Many,
+);
+/// Rollback, simulated first: the same resolution as [`APT_ROLLBACK_INSTALL`].
+pub const APT_SIMULATE_ROLLBACK_INSTALL: Spec = simulation(&[
+    "-s",
+    "-o",
+    "Debug::NoLocking=1",
+    "install",
+    "--no-install-recommends",
+    "--allow-downgrades",
+    "--allow-change-held-packages",
+    "--",
+]);
+/// Rollback: install previous versions, moving held packages if need be. Removals it
+/// would make are checked by [`APT_SIMULATE_ROLLBACK_INSTALL`] first.
+pub const APT_ROLLBACK_INSTALL: Spec = change(
+    "apt-get",
+    &[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "--allow-downgrades",
+        "--allow-change-held-packages",
+        "--",
+    ],
+    Tail::Many,
+);
+/// Rollback, simulated first: what removing packages would take with them.
+pub const APT_SIMULATE_REMOVE: Spec = simulation(&[
+    "-s",
+    "-o",
+    "Debug::NoLocking=1",
+    "remove",
+    "--allow-change-held-packages",
+    "--",
+]);
+/// Rollback: remove packages an apply installed (configuration files are kept).
+pub const APT_REMOVE: Spec = change(
+    "apt-get",
+    &[
+        "remove",
+        "-y",
+        "-q",
+        "-o",
+        "Dpkg::Options::=--force-confdef",
+        "-o",
+        "Dpkg::Options::=--force-confold",
+        "--allow-change-held-packages",
+        "--",
+    ],
+    Tail::Many,
+);
+/// Hold one package at its installed version.
+pub const APT_MARK_HOLD: Spec = query("apt-mark", &["hold", "--"], Tail::One);
+/// Release the hold on one package.
+pub const APT_MARK_UNHOLD: Spec = query("apt-mark", &["unhold", "--"], Tail::One);
+/// Finish configuring packages left half-way by an interrupted or failed dpkg run.
+pub const DPKG_CONFIGURE_PENDING: Spec = change(
+    "dpkg",
+    &["--force-confdef", "--force-confold", "--configure", "-a"],
+    Tail::None,
+);
+
+/// Every spec the plugin uses, in the order the manifest lists them.
+pub const ALL: &[Spec] = &[
+    OS_RELEASE,
+    OS_RELEASE_FALLBACK,
+    UNAME,
+    REBOOT_REQUIRED,
+    DPKG_QUERY_ALL,
+    DPKG_QUERY,
+    APT_SIMULATE_UPGRADE,
+    APT_INSTALL,
+    APT_SIMULATE_ROLLBACK_INSTALL,
+    APT_ROLLBACK_INSTALL,
+    APT_SIMULATE_REMOVE,
+    APT_REMOVE,
+    APT_MARK_HOLD,
+    APT_MARK_UNHOLD,
+    DPKG_CONFIGURE_PENDING,
+];
+
+/// The manifest's `wants`: one grant per spec.
+pub fn grants() -> Vec<ExecGrant> {
+    ALL.iter().map(Spec::grant).collect()
+}
+
+/// Matching of commands against grants, as the WIT contract describes it: literal
+/// arguments, `*` inside one argument, a final `**` for any remaining arguments. Used by
+/// the tests to prove every command the plugin builds is covered.
+#[cfg(test)]
+pub mod matching {
+    use patchwave_plugin_sdk::{Command, ExecGrant};
+
+    /// `*` matches any run of characters within `arg`.
+    fn glob(pattern: &str, arg: &str) -> bool {
+        match pattern.split_once('*') {
+            None => pattern == arg,
+            Some((head, rest)) => {
+                let Some(arg) = arg.strip_prefix(head) else {
+                    return false;
+                };
+                (0..=arg.len())
+                    .filter(|i| arg.is_char_boundary(*i))
+                    .any(|i| glob(rest, &arg[i..]))
+            }
+        }
+    }
+
+    /// `true` when `grant` allows `cmd` (program, arguments and environment names).
+    pub fn allows(grant: &ExecGrant, cmd: &Command) -> bool {
+        if grant.program != cmd.program {
+            return false;
+        }
+        if !cmd.env.iter().all(|(k, _)| grant.env.contains(k)) {
+            return false;
+        }
+        let (pats, rest) = match grant.args.split_last() {
+            Some((last, init)) if last == "**" => (init, true),
+            _ => (&grant.args[..], false),
+        };
+        if cmd.args.len() < pats.len() || (!rest && cmd.args.len() != pats.len()) {
+            return false;
+        }
+        pats.iter().zip(&cmd.args).all(|(p, a)| glob(p, a))
+    }
+
+    /// `true` when some grant in `grants` allows `cmd`.
+    pub fn covered(grants: &[ExecGrant], cmd: &Command) -> bool {
+        grants.iter().any(|g| allows(g, cmd))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::matching::*;
+    use super::*;
+
+    #[test]
+    fn commands_are_covered_by_their_grants() {
+        let grants = grants();
+        for spec in ALL {
+            let tail: &[&str] = match spec.tail {
+                Tail::None => &[],
+                Tail::One => &["libssl3"],
+                Tail::Many => &["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.2.13.dfsg-1"],
+            };
+            let cmd = spec.command(tail);
+            assert!(covered(&grants, &cmd), "{cmd:?}");
+            assert!(allows(&spec.grant(), &cmd), "{cmd:?}");
+        }
+    }
+
+    #[test]
+    fn grants_are_narrow() {
+        let grants = grants();
+        let cmd = |program: &str, args: &[&str]| Command {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+            stdin: None,
+            timeout_ms: 0,
+        };
+        for (program, args) in [
+            ("cat", &["/etc/shadow"][..]),
+            ("cat", &["/etc/os-release", "/etc/shadow"]),
+            ("apt-get", &["install", "-y", "foo"]),
+            (
+                "apt-get",
+                &["-s", "-o", "Debug::NoLocking=1", "upgrade", "-o", "x=y"],
+            ),
+            ("apt-mark", &["hold", "--", "a", "b"]),
+            ("dpkg", &["--purge", "foo"]),
+            ("sh", &["-c", "true"]),
+            ("test", &["-e", "/etc/shadow"]),
+        ] {
+            assert!(!covered(&grants, &cmd(program, args)), "{program} {args:?}");
+        }
+        // Every trailing-`**` grant ends its fixed part with `--`, except none.
+        for g in &grants {
+            if g.args.last().map(String::as_str) == Some("**") {
+                assert_eq!(g.args[g.args.len() - 2], "--", "{g:?}");
+            }
+        }
+        let mut env = APT_INSTALL.command(&["x=1"]);
+        env.env.push(("LD_PRELOAD".into(), "/x.so".into()));
+        assert!(!covered(&grants, &env));
+    }
+
+    #[test]
+    fn matcher_semantics() {
+        assert!(super::matching::allows(
+            &patchwave_plugin_sdk::grant("x", &["a*c", "**"], &[]),
+            &Command {
+                program: "x".into(),
+                args: vec!["abbc".into()],
+                env: vec![],
+                stdin: None,
+                timeout_ms: 0,
+            }
+        ));
+    }
+}

@@ -1,0 +1,515 @@
+//! Apply, plan-rollback and rollback against a scripted host. Every command the flows
+//! run is also checked against the manifest's grants by the scripted host.
+
+use super::*;
+use crate::commands::{
+    Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_REMOVE,
+    APT_SIMULATE_ROLLBACK_INSTALL, DPKG_CONFIGURE_PENDING, DPKG_QUERY, DPKG_QUERY_ALL,
+};
+use crate::host::fake::{out, Scripted};
+
+/// The command line a spec builds, as the scripted host sees it.
+fn line(spec: &Spec, tail: &[&str]) -> String {
+    std::iter::once(spec.program)
+        .chain(spec.args.iter().copied())
+        .chain(tail.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn change(name: &str, from: Option<&str>, to: &str) -> Change {
+    Change {
+        name: name.to_string(),
+        from: from.map(str::to_string),
+        to: to.to_string(),
+    }
+}
+
+fn brief(o: &PackageOutcome) -> (String, Option<String>, String, bool) {
+    (o.name.clone(), o.found.clone(), o.state.clone(), o.ok)
+}
+
+fn row(status: &str, name: &str, version: &str) -> String {
+    format!("{status}\t{name}\t{version}\tamd64\t{name}\n")
+}
+
+#[test]
+fn apply_success() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(
+                &APT_INSTALL,
+                &["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.3"],
+            ),
+            out(0, "Setting up libssl3 ...\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["libssl3", "zlib1g:i386"]),
+            out(
+                0,
+                "ii \tlibssl3\t3.0.22-1~deb12u2\tamd64\topenssl\n\
+                 ii \tzlib1g\t1:1.3\ti386\tzlib\n",
+            ),
+        );
+    let report = apply(
+        &mut host,
+        &[
+            change("libssl3", Some("3.0.19-1~deb12u2"), "3.0.22-1~deb12u2"),
+            change("zlib1g:i386", Some("1:1.2"), "1:1.3"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.status, 0);
+    assert_eq!(report.outcomes.len(), 2);
+    assert_eq!(
+        report.outcomes[0].wanted.as_deref(),
+        Some("3.0.22-1~deb12u2")
+    );
+    assert_eq!(
+        brief(&report.outcomes[1]),
+        (
+            "zlib1g:i386".into(),
+            Some("1:1.3".into()),
+            "ii".into(),
+            true
+        )
+    );
+    assert!(report.output.contains("Setting up libssl3"));
+}
+
+#[test]
+fn apply_failed_postinst_is_a_report_not_an_error() {
+    let apt_out = "Setting up foo (2.0) ...\n\
+        dpkg: error processing package foo (--configure):\n \
+        installed foo package post-installation script subprocess returned error exit status 1\n\
+        Errors were encountered while processing:\n foo\n\
+        E: Sub-process /usr/bin/dpkg returned an error code (1)\n";
+    let mut host = Scripted::default()
+        .expect(
+            &line(&APT_INSTALL, &["foo=2.0", "bar=1.1"]),
+            out(100, apt_out),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo", "bar"]),
+            out(0, &(row("iF ", "foo", "2.0") + &row("ii ", "bar", "1.1"))),
+        );
+    let report = apply(
+        &mut host,
+        &[
+            change("foo", Some("1.0"), "2.0"),
+            change("bar", Some("1.0"), "1.1"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    assert!(!report.ok);
+    assert_eq!(report.status, 100);
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("foo".into(), Some("2.0".into()), "iF".into(), false)
+    );
+    assert!(report.outcomes[1].ok);
+    assert!(report.output.contains("post-installation script"));
+    assert!(report.output.contains("[exit status 100]"));
+}
+
+#[test]
+fn apply_unknown_package_and_version_mismatch() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&APT_INSTALL, &["nosuch=1.0", "foo=2.0"]),
+            out(100, "E: Unable to locate package nosuch\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["nosuch", "foo"]),
+            out(1, &row("ii ", "foo", "1.0")),
+        );
+    let report = apply(
+        &mut host,
+        &[
+            change("nosuch", None, "1.0"),
+            change("foo", Some("1.0"), "2.0"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    assert!(!report.ok);
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("nosuch".into(), None, "un".into(), false)
+    );
+    assert_eq!(
+        brief(&report.outcomes[1]),
+        ("foo".into(), Some("1.0".into()), "ii".into(), false)
+    );
+}
+
+#[test]
+fn apply_rejects_bad_input_before_running_anything() {
+    let bad = [
+        change("Foo", None, "1.0"),
+        change("foo", None, "1.0 ; rm -rf /"),
+        change("foo", None, " 1.0"),
+        change("foo", None, ""),
+        change("foo", Some("1:"), "1.0"),
+        change("-o", None, "1.0"),
+        change("foo=1", None, "1.0"),
+    ];
+    for c in bad {
+        let mut host = Scripted::default();
+        let got = apply(&mut host, std::slice::from_ref(&c));
+        assert!(
+            matches!(got, Err(PluginError::InvalidInput(_))),
+            "{c:?}: {got:?}"
+        );
+        assert!(host.ran.is_empty());
+    }
+    let mut host = Scripted::default();
+    let dup = [change("foo", None, "1.0"), change("foo", None, "2.0")];
+    assert!(matches!(
+        apply(&mut host, &dup),
+        Err(PluginError::InvalidInput(_))
+    ));
+    let report = apply(&mut host, &[]).unwrap();
+    assert!(report.ok && report.outcomes.is_empty());
+    assert!(host.ran.is_empty());
+}
+
+#[test]
+fn apply_errors_only_when_nothing_ran_or_was_read() {
+    let mut host = Scripted::default().expect(
+        &line(&APT_INSTALL, &["foo=2.0"]),
+        Err(PluginError::Denied("apt-get".into())),
+    );
+    let got = apply(&mut host, &[change("foo", None, "2.0")]);
+    assert!(matches!(got, Err(PluginError::Denied(_))));
+
+    let mut host = Scripted::default()
+        .expect(&line(&APT_INSTALL, &["foo=2.0"]), out(0, "done\n"))
+        .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
+    let got = apply(&mut host, &[change("foo", None, "2.0")]);
+    assert!(matches!(got, Err(PluginError::CommandFailed(_))));
+    assert!(host
+        .logs
+        .iter()
+        .any(|(l, m)| *l == Level::Error && m.contains("done")));
+}
+
+#[test]
+fn plan_rollback_from_the_database() {
+    let mut host = Scripted::default().expect(
+        &line(&DPKG_QUERY, &["foo", "bar", "baz", "qux"]),
+        out(
+            1,
+            &(row("hi ", "foo", "1.0") + &row("ii ", "baz", "2.9") + &row("ii ", "qux", "5.0")),
+        ),
+    );
+    let steps = plan_rollback(
+        &mut host,
+        &[
+            change("foo", Some("1.0"), "2.0"),
+            change("bar", None, "1.0"),
+            change("baz", Some("3.0"), "3.1"),
+            change("qux", Some("4.0"), "5.0"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    let got: Vec<String> = steps.iter().map(|s| format!("{s:?}")).collect();
+    let want = [
+        RollbackStep::Downgrade(change("foo", Some("2.0"), "1.0")),
+        RollbackStep::Downgrade(change("baz", Some("3.1"), "2.9")),
+        RollbackStep::Uninstall("bar".into()),
+        RollbackStep::Hold(Pin {
+            name: "foo".into(),
+            version: "1.0".into(),
+        }),
+        RollbackStep::Hold(Pin {
+            name: "baz".into(),
+            version: "2.9".into(),
+        }),
+    ];
+    let want: Vec<String> = want.iter().map(|s| format!("{s:?}")).collect();
+    assert_eq!(got, want);
+    // The disagreements about baz and qux were logged.
+    let warnings = host.logs.iter().filter(|(l, _)| *l == Level::Warn).count();
+    assert_eq!(warnings, 2);
+}
+
+#[test]
+fn rollback_runs_the_plan() {
+    let steps = [
+        RollbackStep::Downgrade(change("foo", Some("2.0"), "1.0")),
+        RollbackStep::Downgrade(change("baz", Some("3.1"), "2.9")),
+        RollbackStep::Uninstall("bar".into()),
+        RollbackStep::Hold(Pin {
+            name: "foo".into(),
+            version: "1.0".into(),
+        }),
+        RollbackStep::Hold(Pin {
+            name: "baz".into(),
+            version: "2.9".into(),
+        }),
+    ];
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY_ALL, &[]),
+            out(0, &(row("ii ", "foo", "2.0") + &row("ii ", "baz", "3.1"))),
+        )
+        .expect(
+            &line(&APT_SIMULATE_ROLLBACK_INSTALL, &["foo=1.0", "baz=2.9"]),
+            out(
+                0,
+                "Inst foo [2.0] (1.0 Debian:12 [amd64])\nInst baz [3.1] (2.9 Debian:12 [amd64])\n",
+            ),
+        )
+        .expect(
+            &line(&APT_ROLLBACK_INSTALL, &["foo=1.0", "baz=2.9"]),
+            out(0, "ok\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo", "baz"]),
+            out(0, &(row("ii ", "baz", "2.9") + &row("ii ", "foo", "1.0"))),
+        )
+        .expect(
+            &line(&APT_SIMULATE_REMOVE, &["bar"]),
+            out(0, "Remv bar [1.0]\n"),
+        )
+        .expect(&line(&APT_REMOVE, &["bar"]), out(0, "Removing bar\n"))
+        .expect(
+            &line(&DPKG_QUERY, &["bar"]),
+            out(0, &row("rc ", "bar", "1.0")),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo", "baz"]),
+            out(0, &(row("ii ", "baz", "2.9") + &row("ii ", "foo", "1.0"))),
+        )
+        .expect(
+            &line(&APT_MARK_HOLD, &["foo"]),
+            out(0, "foo set on hold.\n"),
+        )
+        .expect(
+            &line(&APT_MARK_HOLD, &["baz"]),
+            out(0, "baz set on hold.\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo", "baz"]),
+            out(0, &(row("hi ", "baz", "2.9") + &row("hi ", "foo", "1.0"))),
+        );
+    let report = rollback(&mut host, &steps).unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    let got: Vec<_> = report.outcomes.iter().map(brief).collect();
+    assert_eq!(
+        got,
+        [
+            ("foo".into(), Some("1.0".into()), "ii".into(), true),
+            ("baz".into(), Some("2.9".into()), "ii".into(), true),
+            ("bar".into(), None, "rc".into(), true),
+            ("foo".into(), Some("1.0".into()), "hi".into(), true),
+            ("baz".into(), Some("2.9".into()), "hi".into(), true),
+        ]
+    );
+}
+
+#[test]
+fn rollback_repairs_half_configured_packages_first() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY_ALL, &[]),
+            out(0, &(row("iF ", "foo", "2.0") + &row("ii ", "bash", "5.2"))),
+        )
+        .expect(
+            &line(&DPKG_CONFIGURE_PENDING, &[]),
+            out(1, "dpkg: error processing package foo (--configure)\n"),
+        )
+        .expect(
+            &line(&APT_SIMULATE_ROLLBACK_INSTALL, &["foo=1.0"]),
+            out(
+                0,
+                "Inst foo [2.0] (1.0 Debian:12 [amd64])\nConf foo (1.0 Debian:12 [amd64])\n",
+            ),
+        )
+        .expect(&line(&APT_ROLLBACK_INSTALL, &["foo=1.0"]), out(0, "ok\n"))
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "1.0")),
+        );
+    let steps = [RollbackStep::Downgrade(change("foo", Some("2.0"), "1.0"))];
+    let report = rollback(&mut host, &steps).unwrap();
+    host.done();
+    // dpkg --configure -a failing does not count: the downgrade that follows fixes it.
+    assert!(report.ok, "{report:?}");
+    assert!(report.output.contains("foo (iF)"));
+    assert!(host
+        .logs
+        .iter()
+        .any(|(l, m)| *l == Level::Warn && m.contains("half-way")));
+}
+
+#[test]
+fn rollback_refuses_unexpected_removals_and_changes() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY_ALL, &[]),
+            out(0, &row("ii ", "jq", "1.6")),
+        )
+        .expect(
+            &line(&APT_SIMULATE_REMOVE, &["jq"]),
+            out(0, "Remv yq [3.1.0-3]\nRemv jq [1.6]\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["jq"]),
+            out(0, &row("ii ", "jq", "1.6")),
+        );
+    let report = rollback(&mut host, &[RollbackStep::Uninstall("jq".into())]).unwrap();
+    host.done();
+    assert!(!report.ok);
+    assert_eq!(report.status, REFUSED_STATUS);
+    assert!(report.output.contains("remove [yq]"), "{}", report.output);
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("jq".into(), Some("1.6".into()), "ii".into(), false)
+    );
+
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY_ALL, &[]),
+            out(0, &row("ii ", "foo", "2.0")),
+        )
+        .expect(
+            &line(&APT_SIMULATE_ROLLBACK_INSTALL, &["foo=1.0"]),
+            out(
+                0,
+                "Inst libbar [1.0] (1.1 x [amd64])\nInst foo [2.0] (1.0 x [amd64])\n",
+            ),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "2.0")),
+        );
+    let steps = [RollbackStep::Downgrade(change("foo", Some("2.0"), "1.0"))];
+    let report = rollback(&mut host, &steps).unwrap();
+    host.done();
+    assert!(!report.ok);
+    assert!(
+        report.output.contains("change [libbar]"),
+        "{}",
+        report.output
+    );
+}
+
+#[test]
+fn rollback_skips_apt_when_there_is_nothing_to_do() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY_ALL, &[]),
+            out(0, &row("ii ", "foo", "1.0")),
+        )
+        .expect(
+            &line(&APT_SIMULATE_ROLLBACK_INSTALL, &["foo=1.0"]),
+            out(0, "foo is already the newest version (1.0).\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "1.0")),
+        );
+    let steps = [RollbackStep::Downgrade(change("foo", Some("2.0"), "1.0"))];
+    let report = rollback(&mut host, &steps).unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    assert!(report.output.contains("nothing to do"));
+}
+
+#[test]
+fn rollback_never_holds_the_wrong_version() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "2.0")),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "2.0")),
+        );
+    let steps = [RollbackStep::Hold(Pin {
+        name: "foo".into(),
+        version: "1.0".into(),
+    })];
+    let report = rollback(&mut host, &steps).unwrap();
+    host.done();
+    assert!(!report.ok);
+    assert!(!host.ran.iter().any(|l| l.starts_with("apt-mark")));
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("foo".into(), Some("2.0".into()), "ii".into(), false)
+    );
+    assert!(report.output.contains("not holding foo"));
+}
+
+#[test]
+fn rollback_unhold() {
+    let mut host = Scripted::default()
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("hi ", "foo", "1.0")),
+        )
+        .expect(
+            &line(&crate::commands::APT_MARK_UNHOLD, &["foo"]),
+            out(0, "Canceled hold on foo.\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "1.0")),
+        );
+    let report = rollback(&mut host, &[RollbackStep::Unhold("foo".into())]).unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.outcomes[0].wanted, None);
+}
+
+#[test]
+fn rollback_input_checks() {
+    let mut host = Scripted::default();
+    let got = rollback(&mut host, &[RollbackStep::RestoreSnapshot("snap-1".into())]);
+    assert!(matches!(got, Err(PluginError::Unsupported(_))));
+    let got = rollback(
+        &mut host,
+        &[
+            RollbackStep::Uninstall("foo".into()),
+            RollbackStep::RestoreSnapshot("snap-1".into()),
+        ],
+    );
+    assert!(matches!(got, Err(PluginError::Unsupported(_))));
+    let got = rollback(&mut host, &[RollbackStep::Uninstall("rm -rf".into())]);
+    assert!(matches!(got, Err(PluginError::InvalidInput(_))));
+    let got = rollback(
+        &mut host,
+        &[
+            RollbackStep::Uninstall("foo".into()),
+            RollbackStep::Downgrade(change("foo", None, "1.0")),
+        ],
+    );
+    assert!(matches!(got, Err(PluginError::InvalidInput(_))));
+    assert!(host.ran.is_empty());
+    assert!(rollback(&mut host, &[]).unwrap().ok);
+}
+
+#[test]
+fn report_output_is_bounded() {
+    let mut report = Report::default();
+    let cmd = APT_INSTALL.command(&["foo=1"]);
+    for _ in 0..20 {
+        let big = Output {
+            status: 0,
+            stdout: "é".repeat(5000).into_bytes(),
+            stderr: Vec::new(),
+        };
+        report.ran(&cmd, &big, true);
+    }
+    let done = report.finish();
+    assert!(done.output.len() <= OUTPUT_MAX + 3);
+    assert!(done.output.starts_with("..."));
+}
