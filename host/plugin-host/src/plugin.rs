@@ -203,6 +203,17 @@ impl LoadedPlugin {
         Ok((store, inst))
     }
 
+    /// Create a fresh store and instance, then drop both without calling the guest: the
+    /// fixed cost every call pays. Only for `benches/plugin.rs`; not part of the API.
+    #[doc(hidden)]
+    pub async fn bench_instantiate(&self) -> Result<(), PluginError> {
+        let target: Arc<dyn Transport> = Arc::new(NoTarget("(bench)".into()));
+        let (store, inst) = self.instantiate(target).await?;
+        drop(inst);
+        drop(store);
+        Ok(())
+    }
+
     /// Turn a call's wasmtime result into a typed one, reporting what the guest printed.
     fn finish<R>(
         &self,

@@ -10,9 +10,17 @@ use std::time::Duration;
 use async_trait::async_trait;
 use patchwave_core::HostId;
 
+pub mod known_hosts;
 pub mod local;
+mod quote;
+pub mod ssh;
 
+pub use known_hosts::{AddMode, AddOutcome, HostKeyStatus, KnownHosts, KnownHostsError};
 pub use local::LocalTransport;
+pub use ssh::{
+    fetch_host_key, ClientKey, KeyError, KeySource, PresentedHostKey, PublicKey, SshContext,
+    SshSettings, SshStats, SshTarget, SshTransport,
+};
 
 /// A program to run on the target.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,7 +99,9 @@ pub enum TransportError {
         fingerprint: String,
     },
     /// The host presented a different key from the enrolled one.
-    #[error("{host}: HOST KEY MISMATCH: expected {expected}, got {presented}; refusing to connect")]
+    #[error(
+        "{host}: HOST KEY MISMATCH: expected {expected}, got {presented}; refusing to connect"
+    )]
     HostKeyMismatch {
         /// Host id.
         host: HostId,

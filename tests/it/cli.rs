@@ -1,0 +1,148 @@
+//! The `patchwave` binary: scan this machine, read it back, exit codes, audit tampering.
+
+use crate::support::Cli;
+
+#[test]
+fn scan_localhost_then_show_it_from_the_store() {
+    if !std::path::Path::new("/var/lib/dpkg/status").exists() {
+        eprintln!("SKIP: this machine has no dpkg database");
+        return;
+    }
+    let cli = Cli::new();
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("1 ok, 0 failed"), "{out}");
+    let installed = crate::support::dpkg_oracle(&|args| {
+        crate::support::stdout_of(std::process::Command::new(args[0]).args(&args[1..]))
+    })
+    .len();
+    assert!(
+        out.contains(&format!("{installed} packages installed")),
+        "{out}"
+    );
+
+    let (code, out, _) = cli.run(&["hosts", "show", "localhost"]);
+    assert_eq!(code, 0);
+    for needle in [
+        "os:",
+        "packages:      ",
+        "patch level:",
+        "last scan:",
+        "data:          fresh",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    assert!(
+        out.contains(&format!("packages:      {installed}")),
+        "{out}"
+    );
+
+    let (code, out, _) = cli.run(&["hosts", "show", "localhost", "--json"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["package_count"], installed as u64);
+    assert_eq!(doc["freshness"], "fresh");
+
+    let (code, out, _) = cli.run(&["hosts", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("localhost") && l.contains("fresh")),
+        "{out}"
+    );
+
+    // The chain of what the plugin ran verifies.
+    let (code, out, _) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("chain intact"), "{out}");
+}
+
+#[test]
+fn unknown_host_is_exit_5_and_bad_config_is_exit_2_with_every_problem() {
+    let cli = Cli::new();
+    let (code, _, err) = cli.run(&["hosts", "show", "nosuchhost"]);
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("nosuchhost"), "{err}");
+
+    let (code, _, err) = cli.run(&["scan", "nosuchhost"]);
+    assert_eq!(code, 5, "{err}");
+
+    let bad = cli.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[[hosts]]\nid = \"a\"\nenv = \"staging\"\naddress = \"x\"\nkey = \"file:/k\"\n\n[[hosts]]\nid = \"a\"\ntransport = \"telnet\"\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli.run(&["--config", bad.to_str().unwrap(), "hosts", "list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("3 problems"), "{err}");
+    assert!(err.contains("`a` is used by more than one host"), "{err}");
+    assert!(
+        err.contains("`staging`") && err.contains("`telnet`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn plugin_compare_prints_exactly_one_symbol() {
+    let cli = Cli::new();
+    for (a, b, want) in [
+        ("1.0~rc1", "1.0", "<\n"),
+        ("1:0.1", "2.0", ">\n"),
+        ("1.0", "1.0-0", "=\n"),
+    ] {
+        let (code, out, err) = cli.run(&["plugin", "compare", "debian", a, b]);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(out, want, "{a} vs {b}");
+    }
+    let (code, _, err) = cli.run(&["plugin", "compare", "debian", "1.0", "not a version"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a version"), "{err}");
+    let (code, _, _) = cli.run(&["plugin", "compare", "nosuch", "1", "2"]);
+    assert_eq!(code, 5);
+}
+
+#[test]
+fn plugin_inspect_shows_what_is_granted() {
+    let cli = Cli::new();
+    let (code, out, err) = cli.run(&["plugin", "inspect", "debian"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("name:        debian"), "{out}");
+    // Embedded defaults grant reads, not changes.
+    assert!(
+        out.lines()
+            .any(|l| l.contains("[granted]") && l.contains("dpkg-query -W")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("[DENIED ]") && l.contains("apt-get install")),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_tampered_audit_line_is_named() {
+    let cli = Cli::new();
+    // Any plugin activity writes audit lines; a scan of this machine writes several.
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let log = cli.state().join("audit.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines.len() >= 4, "{text}");
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+
+    // Edit line 3: claim a different exit status.
+    lines[2] = lines[2].replacen(
+        "\"decision\":\"allowed\"",
+        "\"decision\":\"denied-not-granted\"",
+        1,
+    );
+    std::fs::write(&log, lines.join("\n") + "\n").unwrap();
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("line 3"), "{err}");
+    assert!(err.contains("edited"), "{err}");
+}

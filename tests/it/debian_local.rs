@@ -1,0 +1,309 @@
+//! The Debian plugin against this machine's real dpkg.
+
+use std::cmp::Ordering;
+use std::process::Command;
+
+use patchwave_plugin_host::{Limits, PluginGrants};
+
+use crate::support::{assert_inventory_matches, dpkg_oracle, load, local, runtime, stdout_of};
+
+fn on_this_machine(args: &[&str]) -> String {
+    stdout_of(Command::new(args[0]).args(&args[1..]))
+}
+
+fn is_debian_like() -> bool {
+    std::path::Path::new("/var/lib/dpkg/status").exists()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inventory_of_this_machine_equals_dpkg_query() {
+    if !is_debian_like() {
+        eprintln!("SKIP: this machine has no dpkg database");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let debian = load(
+        &rt,
+        "patchwave_plugin_debian",
+        PluginGrants::Manifest,
+        Limits::default(),
+    )
+    .await;
+    let inventory = debian.inventory(local()).await.unwrap();
+    let oracle = dpkg_oracle(&on_this_machine);
+    assert!(
+        oracle.len() > 50,
+        "implausibly small dpkg database: {}",
+        oracle.len()
+    );
+    assert_inventory_matches(&inventory, &oracle);
+    // Source packages are filled in (dpkg defaults the source to the binary name).
+    assert!(inventory
+        .iter()
+        .all(|p| p.source.as_deref().is_some_and(|s| !s.is_empty())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_of_this_machine_match_os_release_and_uname() {
+    if !is_debian_like() {
+        eprintln!("SKIP: this machine has no dpkg database");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let debian = load(
+        &rt,
+        "patchwave_plugin_debian",
+        PluginGrants::Manifest,
+        Limits::default(),
+    )
+    .await;
+    let facts = debian.facts(local()).await.unwrap();
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap();
+    let field = |k: &str| {
+        os_release
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(|v| v.trim_matches('"').to_string())
+    };
+    assert_eq!(Some(facts.id.clone()), field("ID"));
+    assert_eq!(Some(facts.version_id.clone()), field("VERSION_ID"));
+    assert_eq!(facts.kernel, on_this_machine(&["uname", "-r"]).trim());
+    assert_eq!(facts.arch, on_this_machine(&["uname", "-m"]).trim());
+    assert_eq!(
+        facts.reboot_required,
+        std::path::Path::new("/var/run/reboot-required").exists()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_grants_the_plugin_reads_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let debian = load(
+        &rt,
+        "patchwave_plugin_debian",
+        PluginGrants::List(vec![]),
+        Limits::default(),
+    )
+    .await;
+    let err = debian.inventory(local()).await.unwrap_err();
+    assert!(
+        matches!(err, patchwave_core::PluginError::Denied { .. }),
+        "{err:?}"
+    );
+}
+
+/// A small deterministic generator (xorshift) so failures reproduce.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+        items[self.below(items.len() as u64) as usize]
+    }
+}
+
+/// A random valid Debian version: epochs, `~`, `+`, `.`, letters, digits with leading zeros,
+/// revisions with and without hyphens inside the upstream part.
+fn version(rng: &mut Rng) -> String {
+    let atoms = [
+        "0",
+        "1",
+        "2",
+        "9",
+        "10",
+        "01",
+        "007",
+        "123456789012345678901234",
+        "a",
+        "b",
+        "Z",
+        "rc",
+        "beta",
+        "~",
+        "~~",
+        "+",
+        "+b1",
+        ".",
+        "dfsg",
+        "~rc1",
+        "+really",
+        "p",
+    ];
+    let mut v = String::new();
+    if rng.below(4) == 0 {
+        v.push_str(&format!("{}:", rng.below(3)));
+    }
+    v.push_str(&rng.below(12).to_string());
+    for _ in 0..rng.below(5) {
+        v.push_str(rng.pick(&atoms));
+    }
+    if rng.below(3) > 0 {
+        if rng.below(4) == 0 {
+            v.push('-');
+            v.push_str(&rng.below(3).to_string());
+            v.push_str(rng.pick(&["", "a", "~1", "+2"]));
+        }
+        v.push('-');
+        v.push_str(&rng.below(10).to_string());
+        for _ in 0..rng.below(3) {
+            v.push_str(rng.pick(&atoms));
+        }
+    }
+    v
+}
+
+/// A version close to `v`: the interesting comparisons are between near neighbours.
+fn neighbour(rng: &mut Rng, v: &str) -> String {
+    match rng.below(6) {
+        0 => v.to_string(),
+        1 => format!("{v}{}", rng.pick(&["~", "+", "a", "0", ".0", "~rc1", "-1"])),
+        2 => v.replacen(|c: char| c.is_ascii_digit(), &rng.below(10).to_string(), 1),
+        3 if v.contains(':') => v
+            .split_once(':')
+            .map(|(_, r)| r.to_string())
+            .unwrap_or_default(),
+        3 => format!("1:{v}"),
+        4 => {
+            v.trim_end_matches(|c: char| c.is_ascii_alphanumeric())
+                .to_string()
+                + "1"
+        }
+        _ => version(rng),
+    }
+}
+
+fn valid_for_dpkg(v: &str) -> bool {
+    // The generator can produce an empty upstream part or a trailing hyphen; leave those out.
+    let rest = v.split_once(':').map_or(v, |(_, r)| r);
+    !rest.is_empty()
+        && !rest.ends_with('-')
+        && !rest.starts_with('-')
+        && rest.starts_with(|c: char| c.is_ascii_digit())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn version_ordering_agrees_with_dpkg_compare_versions() {
+    if Command::new("dpkg").arg("--version").output().is_err() {
+        eprintln!("SKIP: dpkg is not installed here; it is the oracle");
+        return;
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut pairs: Vec<(String, String)> = vec![
+        ("1.0~rc1".into(), "1.0".into()),
+        ("1:0.1".into(), "2.0".into()),
+        ("1.0-1".into(), "1.0-1+b1".into()),
+        ("1.0a".into(), "1.0+".into()),
+        ("2.30".into(), "2.4".into()),
+        ("0001".into(), "1".into()),
+        ("1.0".into(), "1.0-0".into()),
+        ("1.0~~".into(), "1.0~".into()),
+        ("1.0~".into(), "1.0".into()),
+        ("0:1.0".into(), "1.0".into()),
+        ("1.2.3-1-1".into(), "1.2.3-1".into()),
+        (
+            "99999999999999999999999".into(),
+            "99999999999999999999998".into(),
+        ),
+    ];
+    while pairs.len() < 4000 {
+        let a = version(&mut rng);
+        let b = neighbour(&mut rng, &a);
+        if valid_for_dpkg(&a) && valid_for_dpkg(&b) {
+            pairs.push((a, b));
+        }
+    }
+    // dpkg itself is the oracle: one shell, one dpkg call or two per pair.
+    let mut script = String::from("set -u\n");
+    for (a, b) in &pairs {
+        script.push_str(&format!(
+            "if dpkg --compare-versions '{a}' lt '{b}' 2>/dev/null; then echo '<'; elif dpkg --compare-versions '{a}' eq '{b}' 2>/dev/null; then echo '='; else echo '>'; fi\n"
+        ));
+    }
+    let script_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script_file.path(), &script).unwrap();
+    let expected = stdout_of(Command::new("sh").arg(script_file.path()));
+    let expected: Vec<&str> = expected.lines().collect();
+    assert_eq!(expected.len(), pairs.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let debian = load(
+        &rt,
+        "patchwave_plugin_debian",
+        PluginGrants::List(vec![]),
+        Limits::default(),
+    )
+    .await;
+    let answers = debian.compare_versions(&pairs).await.unwrap();
+    let mut wrong = Vec::new();
+    for ((pair, want), got) in pairs.iter().zip(&expected).zip(&answers) {
+        let got = match got {
+            Ok(Ordering::Less) => "<",
+            Ok(Ordering::Equal) => "=",
+            Ok(Ordering::Greater) => ">",
+            Err(e) => {
+                wrong.push(format!("{pair:?}: plugin refused: {e}"));
+                continue;
+            }
+        };
+        if got != *want {
+            wrong.push(format!("{} {got} {} but dpkg says {want}", pair.0, pair.1));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} disagree:\n{}",
+        wrong.len(),
+        pairs.len(),
+        wrong.join("\n")
+    );
+    // The generated set really covers the hard parts.
+    for needle in ["~", "+", ":", "-"] {
+        assert!(
+            pairs.iter().filter(|(a, _)| a.contains(needle)).count() > 100,
+            "few versions with {needle}"
+        );
+    }
+    assert!(expected.contains(&"<") && expected.contains(&"=") && expected.contains(&">"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_versions_are_named_without_failing_the_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let debian = load(
+        &rt,
+        "patchwave_plugin_debian",
+        PluginGrants::List(vec![]),
+        Limits::default(),
+    )
+    .await;
+    let answers = debian
+        .compare_versions(&[
+            ("1.0".into(), "1.0 beta".into()),
+            ("x:1".into(), "1".into()),
+            ("1.0".into(), "1.1".into()),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&answers[0], Err(e) if e.contains("1.0 beta")),
+        "{answers:?}"
+    );
+    assert!(
+        matches!(&answers[1], Err(e) if e.contains("x:1")),
+        "{answers:?}"
+    );
+    assert_eq!(answers[2], Ok(Ordering::Less));
+}

@@ -1,0 +1,205 @@
+//! Shared test plumbing: where the plugins and the binary are, runtimes, transports.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use patchwave_core::HostId;
+use patchwave_plugin_host::{
+    AuditLog, Limits, LoadedPlugin, PluginGrants, PluginRuntime, RuntimeOptions,
+};
+use patchwave_transport::{LocalTransport, Transport};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Where `make plugins` leaves the release components.
+pub fn plugin_build_dir() -> PathBuf {
+    std::env::var_os("PATCHWAVE_PLUGIN_BUILD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("plugins/target/wasm32-wasip2/release"))
+}
+
+/// Path of a built plugin component, e.g. `patchwave_plugin_debian`.
+pub fn wasm(name: &str) -> PathBuf {
+    let path = plugin_build_dir().join(format!("{name}.wasm"));
+    assert!(
+        path.exists(),
+        "{} is missing: run `make plugins` first (the tests use the real components)",
+        path.display()
+    );
+    path
+}
+
+/// A runtime writing its audit log into `dir`.
+pub fn runtime(dir: &Path) -> PluginRuntime {
+    let audit = Arc::new(AuditLog::open(&dir.join("audit.jsonl")).unwrap());
+    let options = RuntimeOptions {
+        cache_dir: Some(dir.join("cache")),
+        ..RuntimeOptions::default()
+    };
+    PluginRuntime::new(options, audit).unwrap()
+}
+
+/// Load a built plugin.
+pub async fn load(
+    runtime: &PluginRuntime,
+    name: &str,
+    grants: PluginGrants,
+    limits: Limits,
+) -> LoadedPlugin {
+    runtime.load(&wasm(name), grants, limits).await.unwrap()
+}
+
+/// This machine as a target.
+pub fn local() -> Arc<dyn Transport> {
+    Arc::new(LocalTransport::new(HostId::from("localhost")))
+}
+
+/// The audit log's lines as JSON.
+pub fn audit_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("audit.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The `patchwave` binary built alongside this test.
+pub fn patchwave_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(Path::parent).unwrap();
+    let bin = dir.join("patchwave");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        bin.display()
+    );
+    bin
+}
+
+/// A `patchwave` command with its own state directory and a plugin directory holding the
+/// real Debian plugin.
+pub struct Cli {
+    pub dir: tempfile::TempDir,
+}
+
+impl Cli {
+    pub fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::copy(wasm("patchwave_plugin_debian"), plugins.join("debian.wasm")).unwrap();
+        Cli { dir }
+    }
+
+    pub fn state(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(patchwave_bin());
+        cmd.arg("--state-dir")
+            .arg(self.state())
+            .arg("--plugin-dir")
+            .arg(self.dir.path().join("plugins"))
+            .args(args)
+            .env_remove("PATCHWAVE_CONFIG");
+        cmd
+    }
+
+    /// Run and return (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// Run a command and return its stdout, asserting success.
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{cmd:?} failed: {out:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The oracle for an inventory: plain `dpkg-query -W` (`name[:arch]\tversion` lines), run by
+/// `runner` (directly here, or inside a fleet host), minus packages whose files are gone
+/// (`rc`, config-files only), as `(name, version, arch qualifier if dpkg printed one)`.
+pub fn dpkg_oracle(runner: &dyn Fn(&[&str]) -> String) -> Vec<(String, String, Option<String>)> {
+    let gone: std::collections::HashSet<String> = runner(&[
+        "dpkg-query",
+        "-W",
+        "-f=${db:Status-Abbrev} ${binary:Package}\n",
+    ])
+    .lines()
+    .filter_map(|l| {
+        let (status, name) = l.split_once(' ')?;
+        matches!(status.as_bytes().get(1), Some(b'n' | b'c')).then(|| name.to_string())
+    })
+    .collect();
+    let mut out: Vec<_> = runner(&["dpkg-query", "-W"])
+        .lines()
+        .filter_map(|l| {
+            let (pkg, version) = l.split_once('\t')?;
+            if gone.contains(pkg) {
+                return None;
+            }
+            let (name, arch) = match pkg.split_once(':') {
+                Some((n, a)) => (n.to_string(), Some(a.to_string())),
+                None => (pkg.to_string(), None),
+            };
+            Some((name, version.to_string(), arch))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Check a plugin inventory against the oracle: same (name, version) set, and the same
+/// architecture wherever dpkg qualified the name with one.
+pub fn assert_inventory_matches(
+    inventory: &[patchwave_core::Installed],
+    oracle: &[(String, String, Option<String>)],
+) {
+    let mut ours: Vec<(String, String)> = inventory
+        .iter()
+        .map(|p| (p.name.clone(), p.version.clone()))
+        .collect();
+    ours.sort();
+    let mut theirs: Vec<(String, String)> = oracle
+        .iter()
+        .map(|(n, v, _)| (n.clone(), v.clone()))
+        .collect();
+    theirs.sort();
+    let missing: Vec<_> = theirs
+        .iter()
+        .filter(|x| ours.binary_search(x).is_err())
+        .collect();
+    let extra: Vec<_> = ours
+        .iter()
+        .filter(|x| theirs.binary_search(x).is_err())
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && ours.len() == theirs.len(),
+        "inventory differs from dpkg-query -W: missing {missing:?}, extra {extra:?}"
+    );
+    for (name, version, arch) in oracle {
+        if let Some(arch) = arch {
+            assert!(
+                inventory
+                    .iter()
+                    .any(|p| &p.name == name && &p.version == version && &p.arch == arch),
+                "{name}:{arch} {version} has no matching architecture in the inventory"
+            );
+        }
+    }
+}
