@@ -39,7 +39,7 @@ bench: plugins
 
 fleet-up:
 	tests/fleet/fleet deps
-	tests/fleet/fleet up 12
+	tests/fleet/fleet up 15
 
 fleet-down:
 	tests/fleet/fleet down

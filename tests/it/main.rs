@@ -10,4 +10,5 @@ mod support;
 
 mod cli;
 mod debian_local;
+mod fleet;
 mod sandbox;

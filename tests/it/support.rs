@@ -203,3 +203,144 @@ pub fn assert_inventory_matches(
         }
     }
 }
+
+/// The running test fleet (`tests/fleet`), when `PATCHWAVE_FLEET` names its fleet.json.
+pub struct Fleet {
+    pub json: serde_json::Value,
+}
+
+impl Fleet {
+    /// The fleet, or `None` (the caller prints why and skips).
+    pub fn get() -> Option<Fleet> {
+        let path = std::env::var_os("PATCHWAVE_FLEET")?;
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("PATCHWAVE_FLEET={}: {e}", Path::new(&path).display()));
+        Some(Fleet {
+            json: serde_json::from_str(&text).unwrap(),
+        })
+    }
+
+    pub fn host(&self, id: &str) -> &serde_json::Value {
+        self.json["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["id"] == id)
+            .unwrap_or_else(|| panic!("the test fleet has no host {id}: start at least 15 hosts"))
+    }
+
+    pub fn client_key(&self) -> PathBuf {
+        PathBuf::from(self.json["client_key"].as_str().unwrap())
+    }
+
+    pub fn known_hosts(&self) -> PathBuf {
+        PathBuf::from(self.json["known_hosts"].as_str().unwrap())
+    }
+
+    /// Run a `tests/fleet/fleet` subcommand; panics unless it succeeds.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        stdout_of(Command::new(repo().join("tests/fleet/fleet")).args(args))
+    }
+
+    /// Run a command inside a host's own root, not through patchwave or ssh: the oracle.
+    pub fn inside(&self, host: &str, cmd: &[&str]) -> String {
+        let mut args = vec!["exec", host, "--"];
+        args.extend_from_slice(cmd);
+        self.ctl(&args)
+    }
+
+    /// Like [`Fleet::inside`] but returns the exit status too.
+    pub fn inside_status(&self, host: &str, cmd: &[&str]) -> (i32, String) {
+        let out = Command::new(repo().join("tests/fleet/fleet"))
+            .args(["exec", host, "--"])
+            .args(cmd)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    }
+
+    /// A patchwave config for `hosts`, with the Debian plugin granted its manifest, state in
+    /// `dir/state`, plugins from `dir/plugins`, and the given known_hosts file.
+    pub fn config(&self, dir: &Path, hosts: &[&str], known_hosts: &Path) -> PathBuf {
+        let plugins = dir.join("plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        std::fs::copy(wasm("patchwave_plugin_debian"), plugins.join("debian.wasm")).unwrap();
+        let mut toml = format!(
+            "[state]\ndir = \"{}\"\n\n[plugins]\ndir = \"{}\"\n\n[plugins.debian]\ngrants = \"manifest\"\n\n\
+             [ssh]\nconnect_timeout = \"5s\"\nkeepalive = \"1s\"\n\n\
+             [defaults]\nuser = \"root\"\nkey = \"file:{}\"\nknown_hosts = \"{}\"\n\n",
+            dir.join("state").display(),
+            plugins.display(),
+            self.client_key().display(),
+            known_hosts.display()
+        );
+        for id in hosts {
+            let h = self.host(id);
+            let env = if *id == "h01" || *id == "h02" {
+                "non-prod"
+            } else {
+                "prod"
+            };
+            toml.push_str(&format!(
+                "[[hosts]]\nid = \"{id}\"\naddress = \"{}\"\nport = {}\nenv = \"{env}\"\nscope = \"fleet\"\n\n",
+                h["addr"].as_str().unwrap(),
+                h["port"]
+            ));
+        }
+        let path = dir.join("patchwave.toml");
+        std::fs::write(&path, toml).unwrap();
+        path
+    }
+
+    /// An SSH context on the fleet's key and known_hosts, with fast keepalives so a cut link
+    /// is noticed in seconds.
+    pub fn ssh(&self) -> Arc<patchwave_transport::SshContext> {
+        use patchwave_transport::{ClientKey, KeySource, KnownHosts, SshContext, SshSettings};
+        let key = ClientKey::load(&KeySource::File(self.client_key())).unwrap();
+        let known = KnownHosts::load(self.known_hosts()).unwrap();
+        SshContext::new(
+            key,
+            Arc::new(known),
+            SshSettings {
+                connect_timeout: std::time::Duration::from_secs(5),
+                keepalive_interval: std::time::Duration::from_secs(1),
+                keepalive_max: 2,
+                ..SshSettings::default()
+            },
+        )
+    }
+
+    /// The transport to one host.
+    pub fn transport(
+        &self,
+        ssh: &Arc<patchwave_transport::SshContext>,
+        id: &str,
+    ) -> Arc<dyn Transport> {
+        let h = self.host(id);
+        Arc::new(ssh.transport(patchwave_transport::SshTarget {
+            host: HostId::from(id),
+            address: h["addr"].as_str().unwrap().to_string(),
+            port: h["port"].as_u64().unwrap() as u16,
+            user: "root".into(),
+        }))
+    }
+}
+
+/// Skip (with the reason on stderr) when there is no fleet.
+#[macro_export]
+macro_rules! fleet_or_skip {
+    () => {
+        match $crate::support::Fleet::get() {
+            Some(f) => f,
+            None => {
+                eprintln!(
+                    "SKIP: no test fleet (PATCHWAVE_FLEET is unset); `make test` starts one when run as root"
+                );
+                return;
+            }
+        }
+    };
+}

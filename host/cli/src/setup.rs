@@ -1,13 +1,16 @@
 //! Turning flags and the config file into the things commands use.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use patchwave_engine::config::{Config, HostConfig, TransportSpec};
+use patchwave_engine::config::{Config, HostConfig, KeyRef, TransportSpec};
 use patchwave_engine::PluginSet;
 use patchwave_plugin_host::{AuditLog, PluginRuntime, RuntimeOptions};
 use patchwave_store::SqliteStore;
-use patchwave_transport::{LocalTransport, Transport};
+use patchwave_transport::{
+    ClientKey, KeySource, KnownHosts, LocalTransport, SshContext, SshSettings, SshTarget, Transport,
+};
 
 use crate::exit::{Failure, USAGE};
 
@@ -17,6 +20,8 @@ pub struct Context {
     pub config: Config,
     /// Where it came from (a path or `embedded defaults`).
     pub source: String,
+    /// One SSH context per (client key, known_hosts) pair, shared by the hosts that use it.
+    ssh: Mutex<HashMap<(PathBuf, PathBuf), Arc<SshContext>>>,
 }
 
 impl Context {
@@ -46,7 +51,11 @@ impl Context {
         if let Some(dir) = plugin_dir {
             config.plugin_dir = dir;
         }
-        Ok(Context { config, source })
+        Ok(Context {
+            config,
+            source,
+            ssh: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Open the store.
@@ -73,14 +82,53 @@ impl Context {
             .map_err(Failure::op)
     }
 
+    /// The SSH settings shared by every host of this run.
+    pub fn ssh_settings(&self) -> SshSettings {
+        let ssh = &self.config.ssh;
+        SshSettings {
+            connect_timeout: ssh.connect_timeout,
+            keepalive_interval: ssh.keepalive,
+            command_timeout: ssh.command_timeout,
+            max_concurrent: ssh.max_sessions,
+            ..SshSettings::default()
+        }
+    }
+
+    fn ssh_context(&self, key: &KeyRef, known_hosts: &PathBuf) -> Result<Arc<SshContext>, Failure> {
+        let KeyRef::File(key_path) = key;
+        let slot = (key_path.clone(), known_hosts.clone());
+        let mut cache = self.ssh.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ctx) = cache.get(&slot) {
+            return Ok(ctx.clone());
+        }
+        let client_key = ClientKey::load(&KeySource::File(key_path.clone()))
+            .map_err(|e| Failure::new(USAGE, format!("client key {}: {e}", key_path.display())))?;
+        let known = KnownHosts::load(known_hosts.clone())
+            .map_err(|e| Failure::new(USAGE, format!("known_hosts: {e}")))?;
+        let ctx = SshContext::new(client_key, Arc::new(known), self.ssh_settings());
+        cache.insert(slot, ctx.clone());
+        Ok(ctx)
+    }
+
     /// The transport for one host.
     pub fn transport(&self, host: &HostConfig) -> Result<Arc<dyn Transport>, Failure> {
         match &host.transport {
             TransportSpec::Local => Ok(Arc::new(LocalTransport::new(host.id.clone()))),
-            TransportSpec::Ssh { .. } => Err(Failure::op(format!(
-                "{}: the SSH transport is not built into this binary yet",
-                host.id
-            ))),
+            TransportSpec::Ssh {
+                address,
+                port,
+                user,
+                key,
+                known_hosts,
+            } => {
+                let ctx = self.ssh_context(key, known_hosts)?;
+                Ok(Arc::new(ctx.transport(SshTarget {
+                    host: host.id.clone(),
+                    address: address.clone(),
+                    port: *port,
+                    user: user.clone(),
+                })))
+            }
         }
     }
 }

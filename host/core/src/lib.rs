@@ -4,6 +4,7 @@
 //! so it is cheap to test exhaustively.
 
 pub mod audit;
+pub mod change;
 pub mod fleet;
 pub mod grant;
 pub mod inventory;

@@ -425,7 +425,9 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         if let Some(ms) = p.exec_timeout_ms {
             limits.exec_timeout_ms = ms;
         }
-        for problem in limits.problems(u64::MAX) {
+        for problem in
+            limits.problems(patchwave_plugin_host::RuntimeOptions::default().max_memory_bytes)
+        {
             problems.push(format!("{at}: {problem}"));
         }
         plugins.insert(

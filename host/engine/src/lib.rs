@@ -1,9 +1,11 @@
 //! patchwave's imperative shell: the one place that loads configuration, talks to hosts
 //! through transports and plugins, and writes what it learned to the store.
 
+pub mod change;
 pub mod config;
 pub mod plugins;
 pub mod scan;
+pub mod watch;
 
 pub use config::{Config, ConfigErrors};
 pub use plugins::PluginSet;

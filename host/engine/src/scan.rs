@@ -3,20 +3,20 @@
 //! Every host ends with exactly one recorded attempt: success, unreachable, or failed with
 //! the exact error. One host's failure never stops or hides the others.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use chrono::Utc;
+use patchwave_core::change::Reconciliation;
 use patchwave_core::{HostId, PluginError, ScanStatus};
 use patchwave_plugin_host::LoadedPlugin;
 use patchwave_store::{HostRecord, ScanOutcome, ScanResult, Store, StoreError};
-use patchwave_transport::{Command, Output, Transport, TransportError};
+use patchwave_transport::Transport;
 use tokio::sync::Semaphore;
 
 use crate::config::HostConfig;
 use crate::plugins::PluginSet;
+use crate::watch::Watched;
 
 /// One host to scan and how to reach it.
 #[derive(Clone)]
@@ -111,29 +111,6 @@ pub struct Scanner {
     concurrency: usize,
 }
 
-/// Wraps a transport to notice when the host itself became unreachable during a call.
-struct Watched {
-    inner: Arc<dyn Transport>,
-    unreachable: AtomicBool,
-}
-
-#[async_trait]
-impl Transport for Watched {
-    fn host(&self) -> &HostId {
-        self.inner.host()
-    }
-
-    async fn exec(&self, cmd: &Command) -> Result<Output, TransportError> {
-        let result = self.inner.exec(cmd).await;
-        if let Err(e) = &result {
-            if e.is_unreachable() {
-                self.unreachable.store(true, Ordering::Relaxed);
-            }
-        }
-        result
-    }
-}
-
 impl Scanner {
     /// A scanner over these plugins and store, `concurrency` hosts at a time.
     pub fn new(plugins: Arc<PluginSet>, store: Arc<dyn Store>, concurrency: usize) -> Self {
@@ -185,7 +162,15 @@ impl Scanner {
                     _ => (None, None),
                 };
                 let status = outcome.result.status();
-                let recorded = store.record_scan(&host, outcome).await;
+                let packages_seen = match &outcome.result {
+                    ScanResult::Ok { packages, .. } => Some(packages.clone()),
+                    _ => None,
+                };
+                let finished_at = outcome.finished_at;
+                let mut recorded = store.record_scan(&host, outcome).await.map(|_| ());
+                if let (Ok(()), Some(inventory)) = (&recorded, packages_seen) {
+                    recorded = reconcile(store.as_ref(), &host, &inventory, finished_at).await;
+                }
                 let scan = HostScan {
                     host: host.clone(),
                     status: status.clone(),
@@ -227,16 +212,29 @@ impl Scanner {
     }
 }
 
+/// Settle changes whose outcome was unknown from the inventory just read: what is
+/// installed decides, never an assumption.
+async fn reconcile(
+    store: &dyn Store,
+    host: &HostId,
+    inventory: &[patchwave_core::Installed],
+    at: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    for change in store.unsettled_changes(host).await? {
+        let how = Reconciliation::judge(&change.expected, inventory);
+        tracing::info!(%host, change = %change.id, outcome = how.as_str(), "reconciled a change whose outcome was unknown");
+        store.reconcile_change(change.id, how, at).await?;
+    }
+    Ok(())
+}
+
 /// Scan one host: choose its plugin, read facts, inventory and upgradable candidates.
 async fn scan_one(plugins: &PluginSet, target: &HostTarget) -> ScanResult {
-    let watched = Arc::new(Watched {
-        inner: target.transport.clone(),
-        unreachable: AtomicBool::new(false),
-    });
+    let watched = Watched::new(target.transport.clone());
     let transport: Arc<dyn Transport> = watched.clone();
     let fail = |e: PluginError| {
         let error = e.to_string();
-        if watched.unreachable.load(Ordering::Relaxed) {
+        if watched.lost_host() {
             ScanResult::Unreachable { error }
         } else {
             ScanResult::Failed { error }

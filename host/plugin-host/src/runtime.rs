@@ -3,7 +3,6 @@
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,7 +114,6 @@ pub struct PluginRuntime {
     linker: Arc<Linker<CallState>>,
     options: RuntimeOptions,
     audit: Arc<AuditLog>,
-    ticker_stop: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for PluginRuntime {
@@ -124,12 +122,6 @@ impl std::fmt::Debug for PluginRuntime {
             .field("options", &self.options)
             .field("audit", &self.audit.path())
             .finish()
-    }
-}
-
-impl Drop for PluginRuntime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
     }
 }
 
@@ -171,17 +163,16 @@ impl PluginRuntime {
         )
         .map_err(|e| LoadError::Engine(format!("{e:#}")))?;
 
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        let (weak, stop) = (engine.weak(), ticker_stop.clone());
+        // The ticker lives exactly as long as the engine: loaded plugins keep the engine (and
+        // so their deadlines) alive even after the runtime value is dropped.
+        let weak = engine.weak();
         std::thread::Builder::new()
             .name("patchwave-epoch".into())
-            .spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
-                    }
+            .spawn(move || loop {
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
                 }
             })
             .map_err(|e| LoadError::Engine(format!("epoch thread: {e}")))?;
@@ -191,7 +182,6 @@ impl PluginRuntime {
             linker: Arc::new(linker),
             options,
             audit,
-            ticker_stop,
         })
     }
 

@@ -25,8 +25,8 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    package_order, HostRecord, InventoryView, RecordedScan, RemovedHost, ScanAttempt, ScanEffect,
-    ScanOutcome, ScanResult, SnapshotId,
+    package_order, ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan,
+    RemovedHost, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

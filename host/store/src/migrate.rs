@@ -22,11 +22,18 @@ pub struct Migration {
 }
 
 /// The SQLite schema, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "hosts_inventory",
-    sql: include_str!("../migrations/sqlite/0001_hosts_inventory.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "hosts_inventory",
+        sql: include_str!("../migrations/sqlite/0001_hosts_inventory.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "host_changes",
+        sql: include_str!("../migrations/sqlite/0002_host_changes.sql"),
+    },
+];
 
 /// The highest version in `migrations`, 0 when empty.
 pub fn latest(migrations: &[Migration]) -> u32 {

@@ -179,3 +179,63 @@ pub fn package_order(a: &Installed, b: &Installed) -> Ordering {
         .then_with(|| a.version.cmp(&b.version))
         .then_with(|| a.source.cmp(&b.source))
 }
+
+/// Identity of one recorded change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChangeId(pub i64);
+
+impl fmt::Display for ChangeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A change about to be attempted on a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewChange {
+    /// The host.
+    pub host: HostId,
+    /// Apply or rollback.
+    pub kind: patchwave_core::change::ChangeKind,
+    /// Plugin carrying it out.
+    pub plugin: String,
+    /// The request as JSON (changes or rollback steps).
+    pub request: String,
+    /// What the host has if it took.
+    pub expected: Vec<patchwave_core::change::Expected>,
+    /// For an apply: the rollback steps planned before it, as JSON.
+    pub rollback_plan: Option<String>,
+    /// When the attempt starts.
+    pub started_at: DateTime<Utc>,
+}
+
+/// A recorded change and everything known about how it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeRecord {
+    /// Its id.
+    pub id: ChangeId,
+    /// The host.
+    pub host: HostId,
+    /// Apply or rollback.
+    pub kind: patchwave_core::change::ChangeKind,
+    /// Plugin.
+    pub plugin: String,
+    /// The request as JSON.
+    pub request: String,
+    /// What the host has if it took.
+    pub expected: Vec<patchwave_core::change::Expected>,
+    /// Planned rollback steps (JSON), for applies.
+    pub rollback_plan: Option<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When its outcome was recorded.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// How it ended as far as the runner could tell.
+    pub outcome: patchwave_core::change::ChangeOutcome,
+    /// Report or error.
+    pub detail: Option<String>,
+    /// When a later inventory settled an unknown outcome.
+    pub reconciled_at: Option<DateTime<Utc>>,
+    /// What that inventory showed.
+    pub reconciled: Option<patchwave_core::change::Reconciliation>,
+}

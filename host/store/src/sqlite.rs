@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchwave_core::change::{ChangeKind, ChangeOutcome, Reconciliation};
 use patchwave_core::inventory::inventory_digest;
 use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanStatus};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
@@ -25,8 +26,8 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
 use crate::model::{
-    package_order, HostRecord, InventoryView, RecordedScan, RemovedHost, ScanAttempt, ScanEffect,
-    ScanOutcome, ScanResult, SnapshotId,
+    package_order, ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan,
+    RemovedHost, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 use crate::store::Store;
 
@@ -465,6 +466,181 @@ impl Store for SqliteStore {
             Ok(rows)
         })
         .await
+    }
+
+    async fn begin_change(&self, change: &NewChange) -> Result<ChangeId, StoreError> {
+        let c = change.clone();
+        let expected = serde_json::to_string(&c.expected)
+            .map_err(|e| StoreError::corrupt(format!("expected versions: {e}")))?;
+        self.run("begin_change", move |conn| {
+            let known: Option<i64> = conn
+                .prepare_cached("SELECT 1 FROM hosts WHERE id = ?1")?
+                .query_row([c.host.as_str()], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                return Err(StoreError::UnknownHost { host: c.host.clone() });
+            }
+            conn.prepare_cached(
+                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress')",
+            )?
+            .execute(params![
+                c.host.as_str(),
+                c.kind.as_str(),
+                c.plugin,
+                c.request,
+                expected,
+                c.rollback_plan,
+                c.started_at.timestamp_millis()
+            ])?;
+            Ok(ChangeId(conn.last_insert_rowid()))
+        })
+        .await
+    }
+
+    async fn finish_change(
+        &self,
+        id: ChangeId,
+        outcome: ChangeOutcome,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let detail = detail.to_string();
+        self.run("finish_change", move |conn| {
+            let n = conn
+                .prepare_cached(
+                    "UPDATE host_changes SET outcome = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1",
+                )?
+                .execute(params![id.0, outcome.as_str(), detail, at.timestamp_millis()])?;
+            if n == 0 {
+                return Err(StoreError::corrupt(format!("no change {id} to finish")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unsettled_changes(&self, host: &HostId) -> Result<Vec<ChangeRecord>, StoreError> {
+        let host = host.clone();
+        self.run("unsettled_changes", move |conn| {
+            let sql = format!(
+                "SELECT {CHANGE_COLUMNS} FROM host_changes
+                 WHERE host_id = ?1 AND outcome IN ('in-progress', 'unknown') AND reconciled_at IS NULL
+                 ORDER BY id"
+            );
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map([host.as_str()], RawChange::read)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(RawChange::into_record).collect()
+        })
+        .await
+    }
+
+    async fn reconcile_change(
+        &self,
+        id: ChangeId,
+        how: Reconciliation,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run("reconcile_change", move |conn| {
+            conn.prepare_cached(
+                "UPDATE host_changes SET reconciled = ?2, reconciled_at = ?3 WHERE id = ?1",
+            )?
+            .execute(params![id.0, how.as_str(), at.timestamp_millis()])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn changes(&self, host: &HostId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError> {
+        let host = host.clone();
+        self.run("changes", move |conn| {
+            let sql = format!(
+                "SELECT {CHANGE_COLUMNS} FROM host_changes WHERE host_id = ?1 ORDER BY id DESC LIMIT ?2"
+            );
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map(params![host.as_str(), limit], RawChange::read)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(RawChange::into_record).collect()
+        })
+        .await
+    }
+}
+
+const CHANGE_COLUMNS: &str =
+    "id, host_id, kind, plugin, request, expected, rollback_plan, started_at, \
+     finished_at, outcome, detail, reconciled_at, reconciled";
+
+struct RawChange {
+    id: i64,
+    host: String,
+    kind: String,
+    plugin: String,
+    request: String,
+    expected: String,
+    rollback_plan: Option<String>,
+    started_at: i64,
+    finished_at: Option<i64>,
+    outcome: String,
+    detail: Option<String>,
+    reconciled_at: Option<i64>,
+    reconciled: Option<String>,
+}
+
+impl RawChange {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawChange> {
+        Ok(RawChange {
+            id: r.get(0)?,
+            host: r.get(1)?,
+            kind: r.get(2)?,
+            plugin: r.get(3)?,
+            request: r.get(4)?,
+            expected: r.get(5)?,
+            rollback_plan: r.get(6)?,
+            started_at: r.get(7)?,
+            finished_at: r.get(8)?,
+            outcome: r.get(9)?,
+            detail: r.get(10)?,
+            reconciled_at: r.get(11)?,
+            reconciled: r.get(12)?,
+        })
+    }
+
+    fn into_record(self) -> Result<ChangeRecord, StoreError> {
+        let kind = match self.kind.as_str() {
+            "apply" => ChangeKind::Apply,
+            "rollback" => ChangeKind::Rollback,
+            other => return Err(StoreError::corrupt(format!("change kind `{other}`"))),
+        };
+        let outcome = ChangeOutcome::parse(&self.outcome)
+            .ok_or_else(|| StoreError::corrupt(format!("change outcome `{}`", self.outcome)))?;
+        let reconciled = self
+            .reconciled
+            .map(|r| {
+                Reconciliation::parse(&r)
+                    .ok_or_else(|| StoreError::corrupt(format!("reconciliation `{r}`")))
+            })
+            .transpose()?;
+        let expected = serde_json::from_str(&self.expected).map_err(|e| {
+            StoreError::corrupt(format!("change {} expected versions: {e}", self.id))
+        })?;
+        Ok(ChangeRecord {
+            id: ChangeId(self.id),
+            host: HostId(self.host),
+            kind,
+            plugin: self.plugin,
+            request: self.request,
+            expected,
+            rollback_plan: self.rollback_plan,
+            started_at: from_ms(self.started_at, "host_changes.started_at")?,
+            finished_at: opt_from_ms(self.finished_at, "host_changes.finished_at")?,
+            outcome,
+            detail: self.detail,
+            reconciled_at: opt_from_ms(self.reconciled_at, "host_changes.reconciled_at")?,
+            reconciled,
+        })
     }
 }
 

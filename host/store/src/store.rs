@@ -1,11 +1,14 @@
 //! The [`Store`] trait: everything the engine and the CLI persist or read back.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{HostId, HostSummary, Installed};
 
 use crate::error::StoreError;
 use crate::model::{
-    HostRecord, InventoryView, RecordedScan, RemovedHost, ScanAttempt, ScanOutcome,
+    ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan, RemovedHost,
+    ScanAttempt, ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
@@ -74,4 +77,31 @@ pub trait Store: Send + Sync {
     /// host then [`package_order`](crate::package_order). A host with several versions or
     /// architectures of the package appears once for each.
     async fn package_versions(&self, name: &str) -> Result<Vec<(HostId, Installed)>, StoreError>;
+
+    /// Write a change down before it is attempted (outcome `in-progress`).
+    async fn begin_change(&self, change: &NewChange) -> Result<ChangeId, StoreError>;
+
+    /// Record how a change ended, with its report or error.
+    async fn finish_change(
+        &self,
+        id: ChangeId,
+        outcome: ChangeOutcome,
+        detail: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// A host's changes whose outcome is not known (`in-progress` or `unknown`) and that no
+    /// inventory has settled yet, oldest first.
+    async fn unsettled_changes(&self, host: &HostId) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    /// Settle an unknown change from what an inventory showed.
+    async fn reconcile_change(
+        &self,
+        id: ChangeId,
+        how: Reconciliation,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// A host's most recent changes, newest first, at most `limit`.
+    async fn changes(&self, host: &HostId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
 }

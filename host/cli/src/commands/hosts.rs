@@ -4,7 +4,10 @@ use chrono::Utc;
 use patchwave_core::{Freshness, HostId, HostSummary};
 use patchwave_store::Store;
 
-use crate::exit::{Failure, NOT_FOUND};
+use patchwave_engine::config::TransportSpec;
+use patchwave_transport::{fetch_host_key, AddMode, AddOutcome, KnownHosts};
+
+use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::output::{age, os_label, patch_level, when};
 use crate::setup::Context;
 
@@ -28,6 +31,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Enrol an SSH host's key: connect, show its fingerprint, record it in known_hosts.
+    ///
+    /// Nothing is trusted implicitly anywhere else: scans refuse unknown and changed keys.
+    Trust {
+        /// Host id from the config.
+        host: String,
+        /// Only enrol if the presented key has this fingerprint (`SHA256:...`), checked
+        /// against what you got out of band (e.g. the host's console).
+        #[arg(long)]
+        expect_fingerprint: Option<String>,
+        /// Replace a different key already enrolled for the host (after a legitimate re-key).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 fn summary_json(s: &HostSummary, freshness: Freshness) -> serde_json::Value {
@@ -39,6 +56,14 @@ fn summary_json(s: &HostSummary, freshness: Freshness) -> serde_json::Value {
 
 /// Run a hosts subcommand.
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
+    if let Command::Trust {
+        host,
+        expect_fingerprint,
+        replace,
+    } = command
+    {
+        return trust(ctx, &host, expect_fingerprint, replace).await;
+    }
     let store = ctx.store().await?;
     let now = Utc::now();
     let max_age = ctx.config.stale_after;
@@ -145,5 +170,70 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Trust { .. } => Ok(()),
     }
+}
+
+async fn trust(
+    ctx: &Context,
+    host: &str,
+    expect: Option<String>,
+    replace: bool,
+) -> Result<(), Failure> {
+    let config = ctx
+        .config
+        .hosts
+        .iter()
+        .find(|h| h.id.as_str() == host)
+        .ok_or_else(|| Failure::new(NOT_FOUND, format!("no host `{host}` in {}", ctx.source)))?;
+    let TransportSpec::Ssh {
+        address,
+        port,
+        known_hosts,
+        ..
+    } = &config.transport
+    else {
+        return Err(Failure::new(
+            USAGE,
+            format!("`{host}` is not reached over SSH"),
+        ));
+    };
+    let presented = fetch_host_key(address, *port, ctx.config.ssh.connect_timeout)
+        .await
+        .map_err(Failure::op)?;
+    println!(
+        "{host} ({address}:{port}) presents {} {}",
+        presented.key.algorithm(),
+        presented.fingerprint
+    );
+    if let Some(want) = expect {
+        if want != presented.fingerprint {
+            return Err(Failure::new(
+                USAGE,
+                format!(
+                    "fingerprint {} is not the expected {want}; nothing recorded",
+                    presented.fingerprint
+                ),
+            ));
+        }
+    }
+    let file = KnownHosts::load(known_hosts.clone()).map_err(Failure::op)?;
+    let mode = if replace {
+        AddMode::Replace
+    } else {
+        AddMode::RefuseIfDifferent
+    };
+    match file
+        .add(address, *port, &presented.key, mode)
+        .map_err(Failure::op)?
+    {
+        AddOutcome::Added => println!("recorded in {}", known_hosts.display()),
+        AddOutcome::AlreadyTrusted => println!("already trusted in {}", known_hosts.display()),
+        AddOutcome::Replaced { previous } => println!(
+            "recorded in {}, replacing {}",
+            known_hosts.display(),
+            previous.join(", ")
+        ),
+    }
+    Ok(())
 }

@@ -1,0 +1,172 @@
+//! Applying and rolling back package changes on one host, recorded before and after.
+//!
+//! An apply is refused unless the plugin can plan its rollback first; the plan is stored with
+//! the change. If the host is lost while the change runs, the outcome is recorded as
+//! `unknown` — the next successful scan settles it from the real inventory.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use patchwave_core::change::{ChangeKind, ChangeOutcome, Expected};
+use patchwave_core::{ApplyReport, Change, PluginError, RollbackStep};
+use patchwave_plugin_host::LoadedPlugin;
+use patchwave_store::{ChangeId, NewChange, Store, StoreError};
+use patchwave_transport::Transport;
+
+use crate::watch::Watched;
+
+/// How a recorded change ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChangeResult {
+    /// The wanted state was read back.
+    Applied(ApplyReport),
+    /// It ran and the state read back is not the wanted one (the report says how).
+    Failed(ApplyReport),
+    /// It could not run, or the plugin failed before reporting.
+    Error(PluginError),
+    /// The host was lost mid-change: it may or may not have taken. Settled by the next scan.
+    Unknown(PluginError),
+}
+
+impl ChangeResult {
+    fn outcome(&self) -> ChangeOutcome {
+        match self {
+            ChangeResult::Applied(_) => ChangeOutcome::Applied,
+            ChangeResult::Failed(_) | ChangeResult::Error(_) => ChangeOutcome::Failed,
+            ChangeResult::Unknown(_) => ChangeOutcome::Unknown,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ChangeResult::Applied(r) | ChangeResult::Failed(r) => {
+                serde_json::to_string(r).unwrap_or_else(|e| format!("unserializable report: {e}"))
+            }
+            ChangeResult::Error(e) | ChangeResult::Unknown(e) => e.to_string(),
+        }
+    }
+}
+
+/// A recorded change: its id, and how it ended.
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    /// The change's id in the store.
+    pub id: ChangeId,
+    /// How it ended.
+    pub result: ChangeResult,
+    /// For applies: the rollback planned (and stored) before applying.
+    pub rollback_plan: Vec<RollbackStep>,
+}
+
+/// Errors that stop a change from being attempted at all.
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The store failed; nothing was attempted after the failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No rollback could be planned, so the change was not applied.
+    #[error("refusing to apply without a rollback plan: {0}")]
+    NoRollbackPlan(PluginError),
+}
+
+async fn run_recorded(
+    store: &dyn Store,
+    new: NewChange,
+    attempt: impl std::future::Future<Output = (Result<ApplyReport, PluginError>, bool)>,
+) -> Result<(ChangeId, ChangeResult), StoreError> {
+    let id = store.begin_change(&new).await?;
+    let (result, lost) = attempt.await;
+    let result = match result {
+        Ok(report) if report.ok => ChangeResult::Applied(report),
+        Ok(report) => ChangeResult::Failed(report),
+        Err(e) if lost => ChangeResult::Unknown(e),
+        Err(e) => ChangeResult::Error(e),
+    };
+    store
+        .finish_change(id, result.outcome(), &result.detail(), Utc::now())
+        .await?;
+    Ok((id, result))
+}
+
+/// Plan the rollback, record the change, apply it, record how it ended.
+pub async fn apply(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    changes: &[Change],
+) -> Result<Recorded, ChangeError> {
+    let host = transport.host().clone();
+    let plan = plugin
+        .plan_rollback(transport.clone(), changes)
+        .await
+        .map_err(ChangeError::NoRollbackPlan)?;
+    let new = NewChange {
+        host,
+        kind: ChangeKind::Apply,
+        plugin: plugin.name().to_string(),
+        request: serde_json::to_string(changes).unwrap_or_default(),
+        expected: changes
+            .iter()
+            .map(|c| Expected {
+                name: c.name.clone(),
+                version: Some(c.to.clone()),
+            })
+            .collect(),
+        rollback_plan: Some(serde_json::to_string(&plan).unwrap_or_default()),
+        started_at: Utc::now(),
+    };
+    let watched = Watched::new(transport);
+    let attempt = async {
+        let r = plugin.apply(watched.clone(), changes).await;
+        (r, watched.lost_host())
+    };
+    let (id, result) = run_recorded(store, new, attempt).await?;
+    Ok(Recorded {
+        id,
+        result,
+        rollback_plan: plan,
+    })
+}
+
+/// Record and carry out rollback steps.
+pub async fn rollback(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    steps: &[RollbackStep],
+) -> Result<Recorded, ChangeError> {
+    let expected = steps
+        .iter()
+        .filter_map(|s| match s {
+            RollbackStep::Downgrade(c) => Some(Expected {
+                name: c.name.clone(),
+                version: Some(c.to.clone()),
+            }),
+            RollbackStep::Uninstall { name } => Some(Expected {
+                name: name.clone(),
+                version: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let new = NewChange {
+        host: transport.host().clone(),
+        kind: ChangeKind::Rollback,
+        plugin: plugin.name().to_string(),
+        request: serde_json::to_string(steps).unwrap_or_default(),
+        expected,
+        rollback_plan: None,
+        started_at: Utc::now(),
+    };
+    let watched = Watched::new(transport);
+    let attempt = async {
+        let r = plugin.rollback(watched.clone(), steps).await;
+        (r, watched.lost_host())
+    };
+    let (id, result) = run_recorded(store, new, attempt).await?;
+    Ok(Recorded {
+        id,
+        result,
+        rollback_plan: Vec::new(),
+    })
+}
