@@ -2,7 +2,10 @@
 
 CARGO ?= cargo
 PLUGIN_TARGET := wasm32-wasip2
-PLUGIN_OUT := plugins/target/$(PLUGIN_TARGET)/release
+# The guests keep their own target directory even when CARGO_TARGET_DIR points elsewhere
+# (CI caches the host build outside the clone).
+PLUGIN_TARGET_DIR ?= $(CURDIR)/plugins/target
+PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(PLUGIN_TARGET)/release
 
 .PHONY: demo plugins build test lint bench fleet-up fleet-down
 
@@ -10,7 +13,7 @@ PLUGIN_OUT := plugins/target/$(PLUGIN_TARGET)/release
 # defaults look for them: build/plugins/<name>.wasm.
 plugins:
 	@rustup target list --installed | grep -qx $(PLUGIN_TARGET) || rustup target add $(PLUGIN_TARGET)
-	cd plugins && $(CARGO) build --release --target $(PLUGIN_TARGET) --locked
+	cd plugins && CARGO_TARGET_DIR=$(PLUGIN_TARGET_DIR) $(CARGO) build --release --target $(PLUGIN_TARGET) --locked
 	mkdir -p build/plugins
 	cp $(PLUGIN_OUT)/patchwave_plugin_debian.wasm build/plugins/debian.wasm
 
@@ -18,13 +21,13 @@ build: plugins
 	$(CARGO) build -p patchwave-cli --locked
 
 # The main job on embedded defaults: scan this machine into ./.patchwave and summarise it.
-demo: build
-	./target/debug/patchwave scan localhost
-	./target/debug/patchwave hosts show localhost
+demo: plugins
+	$(CARGO) run -q -p patchwave-cli --locked -- scan localhost
+	$(CARGO) run -q -p patchwave-cli --locked -- hosts show localhost
 
 # Every test: unit, sandbox, this machine's dpkg, and (as root) the real SSH test fleet.
 test: plugins
-	tests/run
+	PATCHWAVE_PLUGIN_BUILD=$(PLUGIN_OUT) tests/run
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,7 @@
 //! Turning flags and the config file into the things commands use.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use patchwave_engine::config::{Config, HostConfig, KeyRef, TransportSpec};
@@ -94,16 +94,16 @@ impl Context {
         }
     }
 
-    fn ssh_context(&self, key: &KeyRef, known_hosts: &PathBuf) -> Result<Arc<SshContext>, Failure> {
+    fn ssh_context(&self, key: &KeyRef, known_hosts: &Path) -> Result<Arc<SshContext>, Failure> {
         let KeyRef::File(key_path) = key;
-        let slot = (key_path.clone(), known_hosts.clone());
+        let slot = (key_path.clone(), known_hosts.to_path_buf());
         let mut cache = self.ssh.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(ctx) = cache.get(&slot) {
             return Ok(ctx.clone());
         }
         let client_key = ClientKey::load(&KeySource::File(key_path.clone()))
             .map_err(|e| Failure::new(USAGE, format!("client key {}: {e}", key_path.display())))?;
-        let known = KnownHosts::load(known_hosts.clone())
+        let known = KnownHosts::load(known_hosts.to_path_buf())
             .map_err(|e| Failure::new(USAGE, format!("known_hosts: {e}")))?;
         let ctx = SshContext::new(client_key, Arc::new(known), self.ssh_settings());
         cache.insert(slot, ctx.clone());

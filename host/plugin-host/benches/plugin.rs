@@ -214,6 +214,15 @@ fn benches(c: &mut Criterion) {
     g.bench_function("wasm_call", |b| {
         b.iter(|| black_box(rt.block_on(s.debian.inventory(target.clone())).unwrap()))
     });
+    // The same call with the non-pooling allocator (fresh mmap'd memories every call).
+    g.bench_function("wasm_call_no_pooling", |b| {
+        b.iter(|| {
+            black_box(
+                rt.block_on(s.debian_on_demand.inventory(target.clone()))
+                    .unwrap(),
+            )
+        })
+    });
     g.bench_function("native_parse", |b| {
         b.iter(|| black_box(parse_inventory(black_box(&text)).unwrap()))
     });
@@ -225,6 +234,21 @@ fn benches(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    // The fixed part of an inventory call: instantiate, the exec round trip (grant check,
+    // audit line) and a one-package answer.
+    let one: Arc<dyn Transport> = Arc::new(CannedDpkg {
+        host: HostId::from("bench"),
+        stdout: text
+            .lines()
+            .next()
+            .map(|l| format!("{l}\n"))
+            .unwrap()
+            .into_bytes(),
+    });
+    c.bench_function("inventory_1/wasm_call", |b| {
+        b.iter(|| black_box(rt.block_on(s.debian.inventory(one.clone())).unwrap()))
+    });
 }
 
 criterion_group! {

@@ -208,9 +208,7 @@ impl LoadedPlugin {
     #[doc(hidden)]
     pub async fn bench_instantiate(&self) -> Result<(), PluginError> {
         let target: Arc<dyn Transport> = Arc::new(NoTarget("(bench)".into()));
-        let (store, inst) = self.instantiate(target).await?;
-        drop(inst);
-        drop(store);
+        let (_store, _instance) = self.instantiate(target).await?;
         Ok(())
     }
 
