@@ -652,10 +652,11 @@ mod tests {
             "hosts[1] (a).id: `a` is used by more than one host",
             "hosts[1] (a).transport: `telnet`",
             "hosts[2]: missing `id`",
+            "hosts[2]: missing `key`",
         ] {
             assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
         }
-        assert_eq!(err.problems.len(), 8, "{all}");
+        assert_eq!(err.problems.len(), 9, "{all}");
     }
 
     #[test]
