@@ -77,7 +77,7 @@ pub fn patchwave_bin() -> PathBuf {
     let bin = dir.join("patchwave");
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace` so the binary is built",
+        "{} is missing: build it first with `cargo build -p patchwave-cli` (tests/run does)",
         bin.display()
     );
     bin
