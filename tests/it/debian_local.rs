@@ -3,9 +3,9 @@
 use std::cmp::Ordering;
 use std::process::Command;
 
-use patchwave_plugin_host::{Limits, PluginGrants};
+use patchwave_plugin_host::PluginGrants;
 
-use crate::support::{assert_inventory_matches, dpkg_oracle, load, local, runtime, stdout_of};
+use crate::support::{assert_inventory_matches, debian_plugin, dpkg_oracle, local, stdout_of};
 
 fn on_this_machine(args: &[&str]) -> String {
     stdout_of(Command::new(args[0]).args(&args[1..]))
@@ -22,14 +22,7 @@ async fn inventory_of_this_machine_equals_dpkg_query() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let debian = load(
-        &rt,
-        "patchwave_plugin_debian",
-        PluginGrants::Manifest,
-        Limits::default(),
-    )
-    .await;
+    let debian = debian_plugin(dir.path(), PluginGrants::Manifest).await;
     let inventory = debian.inventory(local()).await.unwrap();
     let oracle = dpkg_oracle(&on_this_machine);
     assert!(
@@ -51,14 +44,7 @@ async fn facts_of_this_machine_match_os_release_and_uname() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let debian = load(
-        &rt,
-        "patchwave_plugin_debian",
-        PluginGrants::Manifest,
-        Limits::default(),
-    )
-    .await;
+    let debian = debian_plugin(dir.path(), PluginGrants::Manifest).await;
     let facts = debian.facts(local()).await.unwrap();
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap();
     let field = |k: &str| {
@@ -80,14 +66,7 @@ async fn facts_of_this_machine_match_os_release_and_uname() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_grants_the_plugin_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let debian = load(
-        &rt,
-        "patchwave_plugin_debian",
-        PluginGrants::List(vec![]),
-        Limits::default(),
-    )
-    .await;
+    let debian = debian_plugin(dir.path(), PluginGrants::List(vec![])).await;
     let err = debian.inventory(local()).await.unwrap_err();
     assert!(
         matches!(err, patchwave_core::PluginError::Denied { .. }),
@@ -237,14 +216,7 @@ async fn version_ordering_agrees_with_dpkg_compare_versions() {
     assert_eq!(expected.len(), pairs.len());
 
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let debian = load(
-        &rt,
-        "patchwave_plugin_debian",
-        PluginGrants::List(vec![]),
-        Limits::default(),
-    )
-    .await;
+    let debian = debian_plugin(dir.path(), PluginGrants::List(vec![])).await;
     let answers = debian.compare_versions(&pairs).await.unwrap();
     let mut wrong = Vec::new();
     for ((pair, want), got) in pairs.iter().zip(&expected).zip(&answers) {
@@ -281,14 +253,7 @@ async fn version_ordering_agrees_with_dpkg_compare_versions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_versions_are_named_without_failing_the_batch() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(dir.path());
-    let debian = load(
-        &rt,
-        "patchwave_plugin_debian",
-        PluginGrants::List(vec![]),
-        Limits::default(),
-    )
-    .await;
+    let debian = debian_plugin(dir.path(), PluginGrants::List(vec![])).await;
     let answers = debian
         .compare_versions(&[
             ("1.0".into(), "1.0 beta".into()),

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{Change, HostId, RollbackStep, ScanStatus};
 use patchwave_engine::change::{self, ChangeResult};
-use patchwave_plugin_host::{Limits, LoadedPlugin, PluginGrants};
+use patchwave_plugin_host::{LoadedPlugin, PluginGrants};
 use patchwave_store::{SqliteStore, Store};
 
 use crate::fleet_or_skip;
-use crate::support::{assert_inventory_matches, dpkg_oracle, load, patchwave_bin, runtime, Fleet};
+use crate::support::{assert_inventory_matches, debian_plugin, dpkg_oracle, patchwave_bin, Fleet};
 
 fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
     let out = cmd.output().unwrap();
@@ -67,14 +67,7 @@ fn held_inside(fleet: &Fleet, host: &str) -> Vec<String> {
 }
 
 async fn debian(dir: &std::path::Path) -> LoadedPlugin {
-    let rt = Box::leak(Box::new(runtime(dir)));
-    load(
-        rt,
-        "patchwave_plugin_debian",
-        PluginGrants::Manifest,
-        Limits::default(),
-    )
-    .await
+    debian_plugin(dir, PluginGrants::Manifest).await
 }
 
 fn acme_web(from: &str, to: &str) -> Vec<Change> {

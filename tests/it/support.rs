@@ -56,6 +56,17 @@ pub async fn load(
     runtime.load(&wasm(name), grants, limits).await.unwrap()
 }
 
+/// The real Debian plugin with these grants, its audit log and cache in `dir`.
+pub async fn debian_plugin(dir: &Path, grants: PluginGrants) -> LoadedPlugin {
+    load(
+        &runtime(dir),
+        "patchwave_plugin_debian",
+        grants,
+        Limits::default(),
+    )
+    .await
+}
+
 /// This machine as a target.
 pub fn local() -> Arc<dyn Transport> {
     Arc::new(LocalTransport::new(HostId::from("localhost")))
