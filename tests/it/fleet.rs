@@ -14,16 +14,9 @@ use patchwave_plugin_host::{LoadedPlugin, PluginGrants};
 use patchwave_store::{SqliteStore, Store};
 
 use crate::fleet_or_skip;
-use crate::support::{assert_inventory_matches, debian_plugin, dpkg_oracle, patchwave_bin, Fleet};
-
-fn run(cmd: &mut std::process::Command) -> (i32, String, String) {
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use crate::support::{
+    assert_inventory_matches, debian_plugin, dpkg_oracle, patchwave_bin, run, Fleet,
+};
 
 fn patchwave(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     run(std::process::Command::new(patchwave_bin())

@@ -216,6 +216,18 @@ pub enum GrantsConfig {
     List(Vec<ExecGrant>),
 }
 
+impl GrantsConfig {
+    /// What the plugin runtime is told to grant.
+    pub fn to_plugin_grants(&self) -> patchwave_plugin_host::PluginGrants {
+        use patchwave_plugin_host::PluginGrants;
+        match self {
+            GrantsConfig::None => PluginGrants::List(Vec::new()),
+            GrantsConfig::Manifest => PluginGrants::Manifest,
+            GrantsConfig::List(list) => PluginGrants::List(list.clone()),
+        }
+    }
+}
+
 /// One plugin's operator settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginConfig {

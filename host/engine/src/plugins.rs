@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use patchwave_plugin_host::{LoadError, LoadedPlugin, PluginGrants, PluginRuntime};
+use patchwave_plugin_host::{LoadError, LoadedPlugin, PluginRuntime};
 
-use crate::config::{Config, GrantsConfig};
+use crate::config::Config;
 
 /// Loaded plugins by name.
 #[derive(Debug, Default)]
@@ -44,14 +44,6 @@ pub enum PluginSetError {
         /// Manifest name.
         manifest: String,
     },
-}
-
-fn grants(config: &GrantsConfig) -> PluginGrants {
-    match config {
-        GrantsConfig::None => PluginGrants::List(Vec::new()),
-        GrantsConfig::Manifest => PluginGrants::Manifest,
-        GrantsConfig::List(list) => PluginGrants::List(list.clone()),
-    }
 }
 
 impl PluginSet {
@@ -95,7 +87,11 @@ impl PluginSet {
         for (name, path) in files {
             let settings = config.plugin(&name);
             let plugin = runtime
-                .load(&path, grants(&settings.grants), settings.limits.clone())
+                .load(
+                    &path,
+                    settings.grants.to_plugin_grants(),
+                    settings.limits.clone(),
+                )
                 .await?;
             if plugin.name() != name {
                 return Err(PluginSetError::NameMismatch {

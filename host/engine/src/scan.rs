@@ -10,7 +10,7 @@ use chrono::Utc;
 use patchwave_core::change::Reconciliation;
 use patchwave_core::{HostId, PluginError, ScanStatus};
 use patchwave_plugin_host::LoadedPlugin;
-use patchwave_store::{HostRecord, ScanOutcome, ScanResult, Store, StoreError};
+use patchwave_store::{ChangeId, HostRecord, ScanOutcome, ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use tokio::sync::Semaphore;
 
@@ -162,14 +162,23 @@ impl Scanner {
                     _ => (None, None),
                 };
                 let status = outcome.result.status();
-                let packages_seen = match &outcome.result {
-                    ScanResult::Ok { packages, .. } => Some(packages.clone()),
-                    _ => None,
-                };
                 let finished_at = outcome.finished_at;
-                let mut recorded = store.record_scan(&host, outcome).await.map(|_| ());
-                if let (Ok(()), Some(inventory)) = (&recorded, packages_seen) {
-                    recorded = reconcile(store.as_ref(), &host, &inventory, finished_at).await;
+                // Judge unsettled changes against the inventory while it is borrowed here;
+                // the settlements are written only once the scan itself is recorded.
+                let settled = match &outcome.result {
+                    ScanResult::Ok { packages, .. } => {
+                        judge_unsettled(store.as_ref(), &host, packages).await
+                    }
+                    _ => Ok(Vec::new()),
+                };
+                let mut recorded = match settled {
+                    Ok(settled) => store.record_scan(&host, outcome).await.map(|_| settled),
+                    Err(e) => Err(e),
+                };
+                if let Ok(settled) = &recorded {
+                    if let Err(e) = settle(store.as_ref(), &host, settled, finished_at).await {
+                        recorded = Err(e);
+                    }
                 }
                 let scan = HostScan {
                     host: host.clone(),
@@ -212,18 +221,36 @@ impl Scanner {
     }
 }
 
-/// Settle changes whose outcome was unknown from the inventory just read: what is
-/// installed decides, never an assumption.
-async fn reconcile(
+/// Judge the host's changes whose outcome was unknown against the inventory just read:
+/// what is installed decides, never an assumption.
+async fn judge_unsettled(
     store: &dyn Store,
     host: &HostId,
     inventory: &[patchwave_core::Installed],
+) -> Result<Vec<(ChangeId, Reconciliation)>, StoreError> {
+    Ok(store
+        .unsettled_changes(host)
+        .await?
+        .into_iter()
+        .map(|change| {
+            (
+                change.id,
+                Reconciliation::judge(&change.expected, inventory),
+            )
+        })
+        .collect())
+}
+
+/// Record the judgements made by [`judge_unsettled`].
+async fn settle(
+    store: &dyn Store,
+    host: &HostId,
+    settled: &[(ChangeId, Reconciliation)],
     at: chrono::DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    for change in store.unsettled_changes(host).await? {
-        let how = Reconciliation::judge(&change.expected, inventory);
-        tracing::info!(%host, change = %change.id, outcome = how.as_str(), "reconciled a change whose outcome was unknown");
-        store.reconcile_change(change.id, how, at).await?;
+    for &(id, how) in settled {
+        tracing::info!(%host, change = %id, outcome = how.as_str(), "reconciled a change whose outcome was unknown");
+        store.reconcile_change(id, how, at).await?;
     }
     Ok(())
 }

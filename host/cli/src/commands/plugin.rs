@@ -2,9 +2,8 @@
 
 use std::path::PathBuf;
 
-use patchwave_engine::config::GrantsConfig;
 use patchwave_engine::PluginSet;
-use patchwave_plugin_host::{LoadedPlugin, PluginGrants};
+use patchwave_plugin_host::LoadedPlugin;
 
 use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::setup::Context;
@@ -48,11 +47,7 @@ async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
     let settings = ctx.config.plugin(&stem);
-    let grants = match settings.grants {
-        GrantsConfig::None => PluginGrants::List(vec![]),
-        GrantsConfig::Manifest => PluginGrants::Manifest,
-        GrantsConfig::List(l) => PluginGrants::List(l),
-    };
+    let grants = settings.grants.to_plugin_grants();
     runtime
         .load(&path, grants, settings.limits)
         .await
