@@ -1,0 +1,1 @@
+//! Advisories: what is known to be vulnerable, how badly, and by when it must be fixed.

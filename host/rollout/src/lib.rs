@@ -1,0 +1,1 @@
+//! Staged rollouts as a pure state machine: plan, windows, gates and `decide`.
