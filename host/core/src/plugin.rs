@@ -179,6 +179,17 @@ pub enum PluginError {
         /// What was over.
         detail: String,
     },
+    /// The plugin returned a value that breaks the contract (e.g. a package table whose
+    /// offsets are out of order).
+    #[error("plugin `{plugin}` returned a malformed result from `{function}`: {detail}")]
+    Malformed {
+        /// Plugin name.
+        plugin: String,
+        /// Export being called.
+        function: String,
+        /// What was wrong.
+        detail: String,
+    },
     /// The runtime itself failed (instantiation, ...).
     #[error("plugin runtime: {message}")]
     Runtime {

@@ -297,11 +297,15 @@ impl LoadedPlugin {
     ) -> Result<Vec<Installed>, PluginError> {
         let (mut store, inst) = self.instantiate(target).await?;
         let raw = inst.patchwave_plugin_os().call_inventory(&mut store).await;
-        let list = self
+        let table = self
             .finish(&mut store, "inventory", raw)?
             .map_err(error_from)?;
-        self.check_len("inventory", "packages", list.len())?;
-        Ok(list.into_iter().map(installed_from).collect())
+        self.check_len("inventory", "packages", table.spans.len() / 8)?;
+        unpack_table(&table).map_err(|detail| PluginError::Malformed {
+            plugin: self.identity.name.clone(),
+            function: "inventory".to_string(),
+            detail,
+        })
     }
 
     /// Packages with a newer candidate (held packages excluded).
@@ -311,11 +315,15 @@ impl LoadedPlugin {
     ) -> Result<Vec<Installed>, PluginError> {
         let (mut store, inst) = self.instantiate(target).await?;
         let raw = inst.patchwave_plugin_os().call_upgradable(&mut store).await;
-        let list = self
+        let table = self
             .finish(&mut store, "upgradable", raw)?
             .map_err(error_from)?;
-        self.check_len("upgradable", "packages", list.len())?;
-        Ok(list.into_iter().map(installed_from).collect())
+        self.check_len("upgradable", "packages", table.spans.len() / 8)?;
+        unpack_table(&table).map_err(|detail| PluginError::Malformed {
+            plugin: self.identity.name.clone(),
+            function: "upgradable".to_string(),
+            detail,
+        })
     }
 
     /// Compare version pairs in the plugin's ecosystem; one answer per pair.
@@ -426,13 +434,47 @@ fn manifest_from(m: types::PluginManifest) -> Manifest {
     }
 }
 
-fn installed_from(p: types::Installed) -> Installed {
-    Installed {
-        name: p.name,
-        version: p.version,
-        arch: p.arch,
-        source: p.source,
+/// Read a packed `package-table` (see `wit/plugin.wit`): eight byte offsets per package,
+/// start and end of its name, version, architecture and source, into one text. A span must
+/// not be reversed, run past the text or cut a character; names, versions and architectures
+/// must not be empty.
+fn unpack_table(table: &types::PackageTable) -> Result<Vec<Installed>, String> {
+    let (text, spans) = (table.text.as_str(), table.spans.as_slice());
+    if !spans.len().is_multiple_of(8) {
+        return Err(format!(
+            "package table has {} offsets, not eight per package",
+            spans.len()
+        ));
     }
+    let field = |i: usize, what: &str, s: &[u32]| {
+        let (start, end) = (s[0] as usize, s[1] as usize);
+        text.get(start..end).ok_or_else(|| {
+            format!(
+                "package {i}: {what} span {start}..{end} is reversed, past the text ({} bytes) \
+                 or cuts a character",
+                text.len()
+            )
+        })
+    };
+    let mut out = Vec::with_capacity(spans.len() / 8);
+    for (i, s) in spans.chunks_exact(8).enumerate() {
+        let name = field(i, "name", &s[0..2])?;
+        let version = field(i, "version", &s[2..4])?;
+        let arch = field(i, "architecture", &s[4..6])?;
+        let source = field(i, "source", &s[6..8])?;
+        if name.is_empty() || version.is_empty() || arch.is_empty() {
+            return Err(format!(
+                "package {i} ({name:?}) has an empty name, version or architecture"
+            ));
+        }
+        out.push(Installed {
+            name: name.to_string(),
+            version: version.to_string(),
+            arch: arch.to_string(),
+            source: (!source.is_empty()).then(|| source.to_string()),
+        });
+    }
+    Ok(out)
 }
 
 fn change_to(c: &Change) -> types::Change {
@@ -508,5 +550,68 @@ fn error_from(e: types::PluginError) -> PluginError {
         types::PluginError::Denied(message) => PluginError::Denied { message },
         types::PluginError::Exec(message) => PluginError::Exec { message },
         types::PluginError::InvalidInput(message) => PluginError::InvalidInput { message },
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str, spans: &[u32]) -> types::PackageTable {
+        types::PackageTable {
+            text: text.to_string(),
+            spans: spans.to_vec(),
+        }
+    }
+
+    #[test]
+    fn package_tables_unpack_field_by_field() {
+        // Fields cut out of a line of text, in any order, plus an empty source span.
+        let t = table(
+            "ii libc6 2.36-9 amd64 glibc|zé 1 all",
+            &[3, 8, 9, 15, 16, 21, 22, 27, 28, 31, 32, 33, 34, 37, 0, 0],
+        );
+        assert_eq!(
+            unpack_table(&t).unwrap(),
+            vec![
+                Installed {
+                    name: "libc6".into(),
+                    version: "2.36-9".into(),
+                    arch: "amd64".into(),
+                    source: Some("glibc".into()),
+                },
+                Installed {
+                    name: "zé".into(),
+                    version: "1".into(),
+                    arch: "all".into(),
+                    source: None,
+                },
+            ]
+        );
+        assert_eq!(unpack_table(&table("", &[])).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn malformed_package_tables_are_refused_with_the_reason() {
+        let cases: &[(&str, &[u32], &str)] = &[
+            ("abc", &[0, 1, 1, 2, 2, 3], "not eight per package"),
+            (
+                "abcd",
+                &[2, 1, 1, 2, 2, 3, 0, 0],
+                "name span 2..1 is reversed",
+            ),
+            ("abcd", &[0, 1, 1, 2, 2, 9, 0, 0], "architecture span 2..9"),
+            ("éabc", &[0, 1, 2, 3, 3, 4, 0, 0], "name span 0..1"),
+            (
+                "bcd",
+                &[0, 0, 1, 2, 2, 3, 0, 0],
+                "empty name, version or architecture",
+            ),
+        ];
+        for (text, spans, why) in cases {
+            let err = unpack_table(&table(text, spans)).unwrap_err();
+            assert!(err.contains(why), "{text:?} {spans:?}: {err}");
+        }
     }
 }

@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use patchwave_plugin_sdk::{Installed, PluginError};
+use patchwave_plugin_sdk::{Installed, PackageTable, PluginError, TextSpans};
 
 /// The `dpkg-query --showformat` argument used for every query. The escapes are expanded
 /// by dpkg-query itself, so the argv holds no control characters.
@@ -108,18 +108,19 @@ pub struct Record<'a> {
 impl<'a> Record<'a> {
     /// Parse one line; `number` (1-based) only names the line in the error.
     pub fn parse(line: &'a str, number: usize) -> Result<Self, PluginError> {
+        Self::from_fields(line, split_fields(line), number)
+    }
+
+    /// Validate a line already cut into its fields (`None`: not exactly five).
+    fn from_fields(
+        line: &'a str,
+        fields: Option<[&'a str; 5]>,
+        number: usize,
+    ) -> Result<Self, PluginError> {
         let bad = |why: &str| {
             PluginError::Parse(format!("dpkg-query output line {number}: {why}: {line:?}"))
         };
-        let mut fields = line.split('\t');
-        let (Some(status), Some(name), Some(version), Some(arch), Some(source), None) = (
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-            fields.next(),
-        ) else {
+        let Some([status, name, version, arch, source]) = fields else {
             return Err(bad("expected 5 tab-separated fields"));
         };
         let status = Status::parse(status).ok_or_else(|| bad("unknown package status"))?;
@@ -149,11 +150,163 @@ impl<'a> Record<'a> {
     }
 }
 
+/// Exactly five tab-separated fields, or `None`.
+///
+/// A plain byte loop: fields are a few bytes long, where a general substring search costs
+/// more in setup than it saves (this is the inner loop of every inventory).
+fn split_fields(line: &str) -> Option<[&str; 5]> {
+    let mut tabs = [0usize; 4];
+    let mut n = 0;
+    for (i, &b) in line.as_bytes().iter().enumerate() {
+        if b == b'\t' {
+            *tabs.get_mut(n)? = i;
+            n += 1;
+        }
+    }
+    if n != 4 {
+        return None;
+    }
+    let [a, b, c, d] = tabs;
+    Some([
+        line.get(..a)?,
+        line.get(a + 1..b)?,
+        line.get(b + 1..c)?,
+        line.get(c + 1..d)?,
+        line.get(d + 1..)?,
+    ])
+}
+
+/// The lines of `text`, the last one with or without its `\n` (like `split_terminator`),
+/// each cut into its tab-separated fields (`None` unless exactly five).
+///
+/// One pass over the text, eight bytes at a time: only tabs and newlines stop the scan.
+/// Fields are a few bytes long, where a general substring search per field costs more in
+/// setup than it saves; this is the inner loop of every inventory.
+fn lines_with_fields(text: &str) -> impl Iterator<Item = (&str, Option<[&str; 5]>)> {
+    Separators::new(text.as_bytes()).lines(text)
+}
+
+/// Positions of every `\t` and `\n` in a byte string, in order.
+struct Separators<'a> {
+    bytes: &'a [u8],
+    /// Start of the next 8-byte word to load.
+    next_word: usize,
+    /// Start of the word `mask` describes.
+    base: usize,
+    /// High bit of each separator byte in the current word not yet returned.
+    mask: u64,
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of every zero byte of `x`, exactly (no borrow runs across bytes).
+fn zero_bytes(x: u64) -> u64 {
+    !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+}
+
+impl<'a> Separators<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        Separators {
+            bytes,
+            next_word: 0,
+            base: 0,
+            mask: 0,
+        }
+    }
+
+    /// Group separators into lines of `text` (the same bytes) and cut each line's fields.
+    fn lines(mut self, text: &'a str) -> impl Iterator<Item = (&'a str, Option<[&'a str; 5]>)> {
+        let mut start = 0usize;
+        std::iter::from_fn(move || {
+            let mut tabs = [0usize; 4];
+            let mut n = 0usize;
+            loop {
+                let Some(pos) = self.next() else {
+                    // The last line has no newline (or there is nothing left).
+                    if start >= text.len() {
+                        return None;
+                    }
+                    let line = text.get(start..)?;
+                    let fields = cut(text, start, text.len(), &tabs, n);
+                    start = text.len();
+                    return Some((line, fields));
+                };
+                if self.bytes.get(pos) == Some(&b'\t') {
+                    if let Some(t) = tabs.get_mut(n) {
+                        *t = pos;
+                    }
+                    n += 1;
+                    continue;
+                }
+                let line = text.get(start..pos)?;
+                let fields = cut(text, start, pos, &tabs, n);
+                start = pos + 1;
+                return Some((line, fields));
+            }
+        })
+    }
+}
+
+impl Iterator for Separators<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        while self.mask == 0 {
+            let word = self.bytes.get(self.next_word..self.next_word + 8);
+            match word.and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                Some(w) => {
+                    let x = u64::from_le_bytes(w);
+                    self.mask = zero_bytes(x ^ (ONES * u64::from(b'\t')))
+                        | zero_bytes(x ^ (ONES * u64::from(b'\n')));
+                    self.base = self.next_word;
+                    self.next_word += 8;
+                }
+                None => {
+                    // Fewer than eight bytes left: one at a time.
+                    let rest = self.bytes.get(self.next_word..)?;
+                    let i = rest.iter().position(|&b| b == b'\t' || b == b'\n');
+                    let Some(i) = i else {
+                        self.next_word = self.bytes.len();
+                        return None;
+                    };
+                    self.next_word += i + 1;
+                    return Some(self.next_word - 1);
+                }
+            }
+        }
+        let byte = (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask - 1;
+        Some(self.base + byte)
+    }
+}
+
+/// The five fields of the line `text[start..end]` with tabs at `tabs` (`n` tabs seen).
+fn cut<'a>(
+    text: &'a str,
+    start: usize,
+    end: usize,
+    tabs: &[usize; 4],
+    n: usize,
+) -> Option<[&'a str; 5]> {
+    if n != 4 {
+        return None;
+    }
+    let [a, b, c, d] = *tabs;
+    Some([
+        text.get(start..a)?,
+        text.get(a + 1..b)?,
+        text.get(b + 1..c)?,
+        text.get(c + 1..d)?,
+        text.get(d + 1..end)?,
+    ])
+}
+
 /// Parse `dpkg-query` output into records, failing on the first malformed line.
 pub fn parse_records(text: &str) -> Result<Vec<Record<'_>>, PluginError> {
-    text.split_terminator('\n')
+    lines_with_fields(text)
         .enumerate()
-        .map(|(i, line)| Record::parse(line, i + 1))
+        .map(|(i, (line, fields))| Record::from_fields(line, fields, i + 1))
         .collect()
 }
 
@@ -169,13 +322,30 @@ pub fn parse_records(text: &str) -> Result<Vec<Record<'_>>, PluginError> {
 /// Multi-arch instances (`libc6:amd64`, `libc6:i386`) are separate entries.
 pub fn parse_inventory(text: &str) -> Result<Vec<Installed>, PluginError> {
     let mut out = Vec::with_capacity(text.len() / 64);
-    for (i, line) in text.split_terminator('\n').enumerate() {
-        let rec = Record::parse(line, i + 1)?;
+    for_each_present(text, |rec| out.push(rec.to_installed()))?;
+    Ok(out)
+}
+
+/// [`parse_inventory`] as the packed table the contract returns: the fields are offsets
+/// into `text` itself, so nothing is copied or allocated per package.
+pub fn parse_inventory_table(text: String) -> Result<PackageTable, PluginError> {
+    let mut spans = TextSpans::new(&text, text.len() / 64);
+    for_each_present(&text, |r| {
+        spans.push(r.name, r.version, r.arch, Some(r.source))
+    })?;
+    Ok(spans.into_table(text))
+}
+
+/// Call `f` with every present package of `dpkg-query` output, failing on the first
+/// malformed line.
+fn for_each_present<'a>(text: &'a str, mut f: impl FnMut(&Record<'a>)) -> Result<(), PluginError> {
+    for (i, (line, fields)) in lines_with_fields(text).enumerate() {
+        let rec = Record::from_fields(line, fields, i + 1)?;
         if rec.status.is_present() {
-            out.push(rec.to_installed());
+            f(&rec);
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A package as the caller names it: `name` or `name:arch`.
@@ -314,6 +484,79 @@ mod tests {
     }
 
     /// The whole package database of the machine the plugin was written on.
+    #[test]
+    fn zero_byte_masks_are_exact() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            // splitmix64, with some bytes forced to 0, 0x80 and 0x01 to hit the edge cases.
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            let mut bytes = (z ^ (z >> 31)).to_le_bytes();
+            for (i, b) in bytes.iter_mut().enumerate() {
+                match (x >> (i * 3)) & 7 {
+                    0 => *b = 0,
+                    1 => *b = 0x80,
+                    2 => *b = 1,
+                    _ => {}
+                }
+            }
+            let naive = bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b == 0)
+                .fold(0u64, |m, (i, _)| m | 0x80 << (8 * i));
+            assert_eq!(zero_bytes(u64::from_le_bytes(bytes)), naive, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn line_and_field_splitting_match_the_standard_library() {
+        let long = "ii \tlibfoo-long-name\t1:2.3.4-5+deb12u1\tamd64\tfoo\n".repeat(3);
+        let texts = [
+            "",
+            "\n",
+            "\n\n",
+            "a",
+            "a\n",
+            "a\nb",
+            "a\n\nb\n",
+            "é\tü\n",
+            "1234567\n",
+            "12345678\n",
+            "123456789\n\t",
+            "a\tb\tc\td\te",
+            "a\tb\tc\td\te\tf\n",
+            &long,
+        ];
+        for text in texts {
+            let ours: Vec<_> = lines_with_fields(text).collect();
+            let std: Vec<_> = text
+                .split_terminator('\n')
+                .map(|l| (l, split_fields(l)))
+                .collect();
+            assert_eq!(ours, std, "{text:?}");
+        }
+        assert_eq!(
+            split_fields("ii \tnå\t1\tall\t"),
+            Some(["ii ", "nå", "1", "all", ""])
+        );
+        for bad in ["", "a\tb\tc\td", "a\tb\tc\td\te\tf", "\t\t\t\t\t"] {
+            assert_eq!(split_fields(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_packed_table_holds_exactly_the_parsed_inventory() {
+        let text = include_str!("../tests/data/dpkg-query-states.txt");
+        let table = parse_inventory_table(text.to_string()).unwrap();
+        assert_eq!(table.unpack().unwrap(), parse_inventory(text).unwrap());
+        let text = include_str!("../tests/data/dpkg-query-debian12.txt");
+        let table = parse_inventory_table(text.to_string()).unwrap();
+        assert_eq!(table.unpack().unwrap(), parse_inventory(text).unwrap());
+        assert!(parse_inventory_table("ii \tfoo\n".into()).is_err());
+    }
+
     #[test]
     fn inventory_of_a_real_machine() {
         let text = include_str!("../tests/data/dpkg-query-debian12.txt");

@@ -1,6 +1,6 @@
 //! `facts`, `inventory` and `upgradable`: the read-only questions.
 
-use patchwave_plugin_sdk::{Installed, OsFacts, PluginError};
+use patchwave_plugin_sdk::{Installed, OsFacts, PackageTable, PluginError};
 
 use crate::commands;
 use crate::host::{run_ok, stdout_text, Host};
@@ -63,9 +63,9 @@ fn read_os_release(host: &mut impl Host) -> Result<String, PluginError> {
 }
 
 /// Every package instance with a version on disk (see [`dpkg::parse_inventory`]).
-pub fn inventory(host: &mut impl Host) -> Result<Vec<Installed>, PluginError> {
+pub fn inventory(host: &mut impl Host) -> Result<PackageTable, PluginError> {
     let text = run_ok(host, &commands::DPKG_QUERY_ALL.command::<&str>(&[]))?;
-    dpkg::parse_inventory(&text)
+    dpkg::parse_inventory_table(text)
 }
 
 /// Packages `apt-get upgrade` would upgrade, with their candidate versions. Uses the
@@ -161,7 +161,7 @@ mod tests {
             &format!("dpkg-query -W {}", dpkg::SHOW_FORMAT),
             out(0, "ii \tbash\t5.2\tamd64\tbash\nrc \told\t1\tamd64\told\n"),
         );
-        assert_eq!(inventory(&mut host).unwrap().len(), 1);
+        assert_eq!(inventory(&mut host).unwrap().unpack().unwrap().len(), 1);
         let mut host = Scripted::default().expect(
             "apt-get -s -o Debug::NoLocking=1 upgrade",
             out(0, "Inst bash [5.2] (5.3 Debian:12 [amd64])\n"),

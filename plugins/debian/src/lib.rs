@@ -32,7 +32,8 @@ pub mod version;
 #[cfg(target_family = "wasm")]
 use patchwave_plugin_sdk::export_plugin;
 use patchwave_plugin_sdk::{
-    ApplyReport, Change, Installed, Manifest, Ordering, OsFacts, Plugin, PluginError, RollbackStep,
+    ApplyReport, Change, Manifest, Ordering, OsFacts, PackageTable, Plugin, PluginError,
+    RollbackStep,
 };
 
 /// os-release `ID`s (and `ID_LIKE` entries) this plugin handles.
@@ -58,12 +59,12 @@ impl Plugin for Debian {
         facts::facts(&mut host::Wasm)
     }
 
-    fn inventory() -> Result<Vec<Installed>, PluginError> {
+    fn inventory() -> Result<PackageTable, PluginError> {
         facts::inventory(&mut host::Wasm)
     }
 
-    fn upgradable() -> Result<Vec<Installed>, PluginError> {
-        facts::upgradable(&mut host::Wasm)
+    fn upgradable() -> Result<PackageTable, PluginError> {
+        Ok(facts::upgradable(&mut host::Wasm)?.iter().collect())
     }
 
     fn compare_versions(pairs: Vec<(String, String)>) -> Vec<Result<Ordering, String>> {

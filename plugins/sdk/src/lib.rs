@@ -24,9 +24,12 @@ pub use bindings::exports::patchwave::plugin::os::Guest as Plugin;
 pub use bindings::patchwave::plugin::host::{self, Command, ExecError, Level, Output};
 pub use bindings::patchwave::plugin::types::Ordering;
 pub use bindings::patchwave::plugin::types::{
-    ApplyReport, Change, CommandFailure, ExecGrant, Installed, OsFacts, PackageOutcome, Pin,
+    ApplyReport, Change, CommandFailure, ExecGrant, OsFacts, PackageOutcome, PackageTable, Pin,
     PluginError, PluginManifest as Manifest, RollbackStep,
 };
+
+mod table;
+pub use table::{Installed, PackageTableBuilder, TextSpans};
 
 /// Export a type implementing [`Plugin`] as this component's `os` interface.
 #[macro_export]
