@@ -146,3 +146,31 @@ fn a_tampered_audit_line_is_named() {
     assert!(err.contains("line 3"), "{err}");
     assert!(err.contains("edited"), "{err}");
 }
+
+#[test]
+fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
+    let cli = Cli::new();
+    for (vector, want) in [
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "9.8 Critical\n"),
+        ("CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "7.8 High\n"),
+        (
+            "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",
+            "9.3 Critical\n",
+        ),
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N", "0.0 None\n"),
+    ] {
+        let (code, out, err) = cli.run(&["cvss", vector]);
+        assert_eq!((code, out.as_str()), (0, want), "{vector}: {err}");
+    }
+    for (vector, why) in [
+        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H", "missing"),
+        ("CVSS:2.0/AV:N", "unsupported"),
+        ("AV:N/AC:L", "CVSS:"),
+        ("CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "twice"),
+    ] {
+        let (code, out, err) = cli.run(&["cvss", vector]);
+        assert_eq!(code, 2, "{vector}: {out}");
+        assert!(out.is_empty(), "{vector}: {out}");
+        assert!(err.to_lowercase().contains(why), "{vector}: {err}");
+    }
+}

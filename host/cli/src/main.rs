@@ -68,6 +68,12 @@ enum Command {
         #[command(subcommand)]
         command: commands::audit::Command,
     },
+    /// Print the base score and severity of a CVSS v3.0, v3.1 or v4.0 vector, e.g.
+    /// `9.8 Critical`. Needs no configuration or store.
+    Cvss {
+        /// The vector, e.g. `CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H`.
+        vector: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -98,11 +104,16 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    // Commands that need no configuration, store or plugins.
+    if let Command::Cvss { vector } = &cli.command {
+        return commands::cvss::run(vector);
+    }
     let ctx = setup::Context::new(cli.config, cli.state_dir, cli.plugin_dir)?;
     match cli.command {
         Command::Scan(args) => commands::scan::run(&ctx, args).await,
         Command::Hosts { command } => commands::hosts::run(&ctx, command).await,
         Command::Plugin { command } => commands::plugin::run(&ctx, command).await,
         Command::Audit { command } => commands::audit::run(&ctx, command).await,
+        Command::Cvss { vector } => commands::cvss::run(&vector),
     }
 }
