@@ -165,7 +165,7 @@ fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
     for (vector, why) in [
         ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H", "missing"),
         ("CVSS:2.0/AV:N", "unsupported"),
-        ("AV:N/AC:L", "CVSS:"),
+        ("AV:N/AC:L", "prefix"),
         ("CVSS:3.1/AV:N/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "twice"),
     ] {
         let (code, out, err) = cli.run(&["cvss", vector]);
