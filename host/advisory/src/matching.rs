@@ -34,15 +34,17 @@
 //! Withdrawn advisories and entries of [`Ecosystem::Other`] are never indexed.
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+
+use rustc_hash::FxHashMap;
 
 use patchwave_core::Installed;
 use serde::{Deserialize, Serialize};
 
 use crate::classify::Evidence;
 use crate::ecosystem::{Ecosystem, PackageNaming};
-use crate::model::{Advisory, Affected, Event, RangeKind};
+use crate::model::{Advisory, Affected, Event, Range, RangeKind};
 
 /// An ordering of versions of one ecosystem family, as the plugin's `compare-versions`
 /// answers it. An error names the version that cannot be ordered.
@@ -93,7 +95,7 @@ impl VersionPair {
 /// loaded is an error naming both versions.
 #[derive(Clone, Debug, Default)]
 pub struct PrecomputedOrder {
-    answers: HashMap<String, HashMap<String, Result<Ordering, String>>>,
+    answers: FxHashMap<String, FxHashMap<String, Result<Ordering, String>>>,
     len: usize,
 }
 
@@ -319,9 +321,9 @@ pub struct Evaluation {
 #[derive(Clone, Debug, Default)]
 pub struct AdvisoryIndex {
     advisories: Vec<Advisory>,
-    by_id: HashMap<String, usize>,
-    entries: HashMap<Ecosystem, HashMap<String, Vec<EntryRef>>>,
-    binary_sources: HashMap<Ecosystem, HashMap<String, String>>,
+    by_id: FxHashMap<String, usize>,
+    entries: FxHashMap<Ecosystem, FxHashMap<String, Vec<EntryRef>>>,
+    binary_sources: FxHashMap<Ecosystem, FxHashMap<String, String>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -466,45 +468,14 @@ impl AdvisoryIndex {
     }
 
     /// Every version pair [`AdvisoryIndex::evaluate`] may compare for `query`, sorted and
-    /// without duplicates: the installed version against every event version of every
-    /// candidate `ECOSYSTEM` range (except `introduced: "0"` and `*` limits); the event
-    /// versions of each range against each other (the OSV algorithm sorts them); and all
-    /// `fixed` versions of the candidates against each other (the fix of a `versions` hit,
-    /// and the version that fixes ALL matched advisories, are maxima and minima over them).
+    /// without duplicates: [`pairs_for_version`](Self::pairs_for_version),
+    /// [`pairs_within_ranges`](Self::pairs_within_ranges) and every pair of `fixed`
+    /// versions of the candidates (a superset of what
+    /// [`pairs_among_fixes`](Self::pairs_among_fixes) asks for, usable in one round).
     pub fn pairs_needed(&self, query: &PackageQuery) -> Vec<VersionPair> {
-        let version = query.version.as_str();
-        let mut pairs = BTreeSet::new();
-        let mut fixed = BTreeSet::new();
-        for (_, _, entry) in self.candidates(query) {
-            for range in entry
-                .ranges
-                .iter()
-                .filter(|r| r.kind == RangeKind::Ecosystem)
-            {
-                let ordered: Vec<&str> = range
-                    .events
-                    .iter()
-                    .filter(|e| !is_zero(e) && !matches!(e, Event::Limit(_)))
-                    .map(Event::version)
-                    .collect();
-                for e in range
-                    .events
-                    .iter()
-                    .filter(|e| !is_zero(e) && !is_infinite(e))
-                {
-                    pairs.extend(VersionPair::new(version, e.version()));
-                }
-                for (i, x) in ordered.iter().enumerate() {
-                    for y in ordered.iter().skip(i + 1) {
-                        pairs.extend(VersionPair::new(x, y));
-                    }
-                }
-                fixed.extend(range.events.iter().filter_map(|e| match e {
-                    Event::Fixed(f) => Some(f.as_str()),
-                    _ => None,
-                }));
-            }
-        }
+        let mut pairs: BTreeSet<VersionPair> = self.pairs_for_version(query).into_iter().collect();
+        pairs.extend(self.pairs_within_ranges(query));
+        let fixed: BTreeSet<&str> = self.fixed_versions(query).collect();
         let fixed: Vec<&str> = fixed.into_iter().collect();
         for (i, x) in fixed.iter().enumerate() {
             for y in fixed.iter().skip(i + 1) {
@@ -512,6 +483,95 @@ impl AdvisoryIndex {
             }
         }
         pairs.into_iter().collect()
+    }
+
+    /// The installed version against every event version of every candidate `ECOSYSTEM`
+    /// range (except `introduced: "0"` and `*` limits), sorted and without duplicates.
+    pub fn pairs_for_version(&self, query: &PackageQuery) -> Vec<VersionPair> {
+        let version = query.version.as_str();
+        let mut pairs = BTreeSet::new();
+        for range in self.ecosystem_ranges(query) {
+            for e in range
+                .events
+                .iter()
+                .filter(|e| !is_zero(e) && !is_infinite(e))
+            {
+                pairs.extend(VersionPair::new(version, e.version()));
+            }
+        }
+        pairs.into_iter().collect()
+    }
+
+    /// The event versions of each candidate range against each other (the OSV algorithm
+    /// sorts them), sorted and without duplicates. They depend only on `query.lookups`, so
+    /// a caller with many versions of one package computes them once.
+    pub fn pairs_within_ranges(&self, query: &PackageQuery) -> Vec<VersionPair> {
+        let mut pairs = BTreeSet::new();
+        for range in self.ecosystem_ranges(query) {
+            let ordered: Vec<&str> = range
+                .events
+                .iter()
+                .filter(|e| !is_zero(e) && !matches!(e, Event::Limit(_)))
+                .map(Event::version)
+                .collect();
+            for (i, x) in ordered.iter().enumerate() {
+                for y in ordered.iter().skip(i + 1) {
+                    pairs.extend(VersionPair::new(x, y));
+                }
+            }
+        }
+        pairs.into_iter().collect()
+    }
+
+    /// The second round of a two-round evaluation: once `order` answers
+    /// [`pairs_for_version`](Self::pairs_for_version) and
+    /// [`pairs_within_ranges`](Self::pairs_within_ranges), the pairs among the `fixed`
+    /// versions that are *above* the installed version. Only those can end a range that
+    /// holds the version or fix a `versions` hit, so they are all the evaluation and the
+    /// fix of all matches (a maximum over them) still need. On a patched fleet most fixes
+    /// are in the past, so this round is small where [`pairs_needed`](Self::pairs_needed)
+    /// would pair every fix with every other.
+    pub fn pairs_among_fixes(
+        &self,
+        query: &PackageQuery,
+        order: &impl VersionOrder,
+    ) -> Vec<VersionPair> {
+        let version = query.version.as_str();
+        let above: BTreeSet<&str> = self
+            .fixed_versions(query)
+            .filter(|f| matches!(order.compare(version, f), Ok(Ordering::Less)))
+            .collect();
+        let above: Vec<&str> = above.into_iter().collect();
+        let mut pairs = Vec::new();
+        for (i, x) in above.iter().enumerate() {
+            for y in above.iter().skip(i + 1) {
+                pairs.extend(VersionPair::new(x, y));
+            }
+        }
+        pairs
+    }
+
+    /// The `fixed` versions of every candidate `ECOSYSTEM` range (with repeats).
+    fn fixed_versions<'s>(&'s self, query: &'s PackageQuery) -> impl Iterator<Item = &'s str> + 's {
+        self.ecosystem_ranges(query).flat_map(|range| {
+            range.events.iter().filter_map(|e| match e {
+                Event::Fixed(f) => Some(f.as_str()),
+                _ => None,
+            })
+        })
+    }
+
+    /// The `ECOSYSTEM` ranges of every candidate entry of `query`.
+    fn ecosystem_ranges<'s>(
+        &'s self,
+        query: &'s PackageQuery,
+    ) -> impl Iterator<Item = &'s Range> + 's {
+        self.candidates(query).flat_map(|(_, _, entry)| {
+            entry
+                .ranges
+                .iter()
+                .filter(|r| r.kind == RangeKind::Ecosystem)
+        })
     }
 
     /// Evaluate `query` with `order` (see the module documentation).

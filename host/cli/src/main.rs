@@ -68,6 +68,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::audit::Command,
     },
+    /// Import advisory feeds (OSV, CISA KEV, EPSS) into the store.
+    Advisories {
+        #[command(subcommand)]
+        command: commands::advisories::Command,
+    },
+    /// Findings: vulnerable packages per host, classified, with SLA due dates.
+    Findings(commands::findings::Args),
     /// Print the base score and severity of a CVSS v3.0, v3.1 or v4.0 vector, e.g.
     /// `9.8 Critical`. Needs no configuration or store.
     Cvss {
@@ -114,6 +121,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Hosts { command } => commands::hosts::run(&ctx, command).await,
         Command::Plugin { command } => commands::plugin::run(&ctx, command).await,
         Command::Audit { command } => commands::audit::run(&ctx, command).await,
+        Command::Advisories { command } => commands::advisories::run(&ctx, command).await,
+        Command::Findings(args) => commands::findings::run(&ctx, args).await,
         Command::Cvss { vector } => commands::cvss::run(&vector),
     }
 }

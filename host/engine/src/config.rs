@@ -53,6 +53,21 @@ struct RawConfig {
     defaults: RawHost,
     #[serde(default)]
     hosts: Vec<RawHost>,
+    /// Classification policy (`patchwave_advisory::PolicyConfig`), checked as a whole.
+    #[serde(default)]
+    classify: Option<toml::Value>,
+    #[serde(default)]
+    advisories: RawAdvisories,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdvisories {
+    #[serde(default)]
+    osv: Vec<String>,
+    kev: Option<String>,
+    epss: Option<String>,
+    ubuntu_pro: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -252,8 +267,21 @@ pub struct SshSettings {
     pub max_sessions: usize,
 }
 
+/// Where advisories come from when `advisories import` is given none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AdvisorySources {
+    /// OSV files, directories or URLs.
+    pub osv: Vec<String>,
+    /// The CISA KEV catalogue (file or URL).
+    pub kev: Option<String>,
+    /// The EPSS scores CSV (file or URL).
+    pub epss: Option<String>,
+    /// Ubuntu hosts are attached to Ubuntu Pro (ESM records apply to them).
+    pub ubuntu_pro: bool,
+}
+
 /// A validated configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Directory for the store, audit log and compiled-plugin cache.
     pub state_dir: PathBuf,
@@ -273,6 +301,10 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     /// The fleet.
     pub hosts: Vec<HostConfig>,
+    /// How findings are classified and when they are due (`[classify]`).
+    pub policy: patchwave_advisory::Policy,
+    /// Advisory feeds (`[advisories]`).
+    pub advisories: AdvisorySources,
 }
 
 /// Parse `30s`, `10m`, `26h`, `7d`, `250ms`.
@@ -563,7 +595,20 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         }
     }
 
+    let policy = match raw.classify {
+        None => patchwave_advisory::Policy::default(),
+        Some(value) => compile_policy(value, problems),
+    };
+    let advisories = AdvisorySources {
+        osv: raw.advisories.osv,
+        kev: raw.advisories.kev,
+        epss: raw.advisories.epss,
+        ubuntu_pro: raw.advisories.ubuntu_pro.unwrap_or(false),
+    };
+
     Config {
+        policy,
+        advisories,
         state_dir,
         store_path,
         audit_log,
@@ -574,6 +619,21 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         plugins,
         hosts,
     }
+}
+
+/// `[classify]` as a classification policy; every problem lands in `problems`.
+fn compile_policy(value: toml::Value, problems: &mut Vec<String>) -> patchwave_advisory::Policy {
+    let raw: patchwave_advisory::PolicyConfig = match value.try_into() {
+        Ok(raw) => raw,
+        Err(e) => {
+            problems.push(format!("classify: {}", e.to_string().trim()));
+            return patchwave_advisory::Policy::default();
+        }
+    };
+    raw.compile().unwrap_or_else(|errors| {
+        problems.extend(errors.0.iter().map(|p| format!("classify.{p}")));
+        patchwave_advisory::Policy::default()
+    })
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 
 pub mod change;
 pub mod config;
+pub mod findings;
+pub mod ingest;
 pub mod plugins;
 pub mod scan;
 pub mod watch;

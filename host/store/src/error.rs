@@ -67,6 +67,17 @@ pub enum StoreError {
         /// The host.
         host: HostId,
     },
+    /// A feed older than the one stored was offered (e.g. an old KEV catalogue): refused so
+    /// an old mirror never rolls newer data back.
+    #[error("{feed} from {offered} is older than the stored one from {stored}: not imported")]
+    Stale {
+        /// Which feed (`KEV catalogue`, `EPSS feed`).
+        feed: String,
+        /// Date of the offered feed.
+        offered: String,
+        /// Date of the stored feed.
+        stored: String,
+    },
     /// The caller passed a value the store cannot hold.
     #[error("invalid input for the store: {what}")]
     InvalidInput {

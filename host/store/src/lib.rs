@@ -15,6 +15,18 @@
 //! - the current upgradable list (`host_upgradable`) and every scan attempt
 //!   (`scan_attempts`).
 //!
+//! What is kept about vulnerabilities:
+//! - OSV advisories (`advisories`), one per id as JSON beside the columns queries use, the
+//!   record with the newest `modified` winning, so importing an old mirror never rolls one
+//!   back; `advisory_packages` indexes them by (ecosystem, package);
+//! - the CISA KEV catalogue (`kev_catalog`, `kev_entries`), replaced by each newer release:
+//!   an entry that leaves it becomes a tombstone dated by the first release without it and
+//!   is never deleted, and one that comes back is live again;
+//! - the EPSS scores (`epss_feed`, `epss_scores`), replaced whole by each newer feed.
+//!
+//! An older KEV catalogue or EPSS feed than the stored one is refused
+//! ([`StoreError::Stale`]).
+//!
 //! [`inventory_digest`]: patchwave_core::inventory::inventory_digest
 
 mod error;
@@ -25,8 +37,9 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    package_order, ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan,
-    RemovedHost, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
+    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
+    ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

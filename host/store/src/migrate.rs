@@ -33,6 +33,11 @@ pub const SQLITE: &[Migration] = &[
         name: "host_changes",
         sql: include_str!("../migrations/sqlite/0002_host_changes.sql"),
     },
+    Migration {
+        version: 3,
+        name: "advisories",
+        sql: include_str!("../migrations/sqlite/0003_advisories.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.

@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use patchwave_advisory::{EpssFeed, KevCatalog, KevTombstone, Source};
 use patchwave_core::{Environment, HostId, Installed, OsFacts, ScanStatus};
 
 /// A host's identity as the fleet config declares it.
@@ -238,4 +239,66 @@ pub struct ChangeRecord {
     pub reconciled_at: Option<DateTime<Utc>>,
     /// What that inventory showed.
     pub reconciled: Option<patchwave_core::change::Reconciliation>,
+}
+
+/// Identity of one content-addressed package list (shared by every snapshot, of any host,
+/// that holds exactly those packages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct InventoryId(pub i64);
+
+/// One host as matching and reporting see it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FleetHost {
+    /// Identity from the config.
+    pub record: HostRecord,
+    /// Facts from the last successful scan.
+    pub facts: Option<OsFacts>,
+    /// The package list of its latest snapshot.
+    pub inventory: Option<InventoryId>,
+    /// When a scan last succeeded.
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// How the latest attempt ended (`None`: never attempted).
+    pub status: Option<ScanStatus>,
+}
+
+/// What [`Store::import_advisories`](crate::Store::import_advisories) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdvisoryImport {
+    /// Ids not stored before.
+    pub inserted: usize,
+    /// Stored records replaced by a newer `modified`.
+    pub updated: usize,
+    /// Records no newer than the stored ones, left alone.
+    pub unchanged: usize,
+}
+
+/// What [`Store::import_kev`](crate::Store::import_kev) did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KevImport {
+    /// CVEs not live before (new, or back from a tombstone).
+    pub added: usize,
+    /// CVEs live before and now.
+    pub kept: usize,
+    /// CVEs that disappeared with this catalogue, now tombstones.
+    pub removed: Vec<KevTombstone>,
+}
+
+/// The stored KEV state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KevView {
+    /// The live catalogue (`None` before the first import).
+    pub catalog: Option<KevCatalog>,
+    /// Where it was read from and when.
+    pub source: Option<Source>,
+    /// Entries that disappeared from the catalogue, kept for the record.
+    pub tombstones: Vec<KevTombstone>,
+}
+
+/// The stored EPSS feed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpssView {
+    /// The scores.
+    pub feed: EpssFeed,
+    /// Where they were read from and when.
+    pub source: Source,
 }

@@ -10,6 +10,7 @@
 //! proceed beside a writer, and writers wait out each other via `busy_timeout` (write
 //! transactions start `IMMEDIATE` so that the wait applies to them).
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
 use patchwave_core::change::{ChangeKind, ChangeOutcome, Reconciliation};
 use patchwave_core::inventory::inventory_digest;
 use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanStatus};
@@ -26,11 +28,13 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
 use crate::model::{
-    package_order, ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan,
-    RemovedHost, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
+    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
+    ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 use crate::store::Store;
 
+mod feeds;
 #[cfg(test)]
 mod tests;
 
@@ -244,37 +248,19 @@ impl Store for SqliteStore {
         let id = id.clone();
         self.run("host", move |conn| {
             let tx = conn.transaction()?;
+            let sql = format!("SELECT {IDENTITY_COLUMNS} FROM hosts WHERE hosts.id = ?1");
             let row = tx
-                .prepare_cached(
-                    "SELECT address, port, env, scope, transport FROM hosts WHERE id = ?1",
-                )?
-                .query_row([id.as_str()], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, Option<u16>>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                    ))
-                })
+                .prepare_cached(&sql)?
+                .query_row([id.as_str()], |r| RawIdentity::read(r, 0))
                 .optional()?;
-            let Some((address, port, env, scope, transport)) = row else {
+            let Some(identity) = row else {
                 return Ok(None);
             };
             let tags = tx
                 .prepare_cached("SELECT tag FROM host_tags WHERE host_id = ?1 ORDER BY tag")?
                 .query_map([id.as_str()], |r| r.get(0))?
                 .collect::<Result<Vec<String>, _>>()?;
-            let env = parse_env(&env, &id)?;
-            Ok(Some(HostRecord {
-                id,
-                address,
-                port,
-                env,
-                scope,
-                tags,
-                transport,
-            }))
+            identity.into_record(tags).map(Some)
         })
         .await
     }
@@ -359,13 +345,7 @@ impl Store for SqliteStore {
             let Some((snapshot, inventory_id, digest, count, first_seen, last_seen)) = head else {
                 return Ok(None);
             };
-            let packages = tx
-                .prepare_cached(
-                    "SELECT name, version, arch, source FROM inventory_packages
-                     WHERE inventory_id = ?1 ORDER BY ord",
-                )?
-                .query_map([inventory_id], read_installed)?
-                .collect::<Result<Vec<_>, _>>()?;
+            let packages = read_packages(&tx, inventory_id)?;
             if i64::try_from(packages.len()).ok() != Some(count) {
                 return Err(StoreError::corrupt(format!(
                     "inventory {digest} of host `{id}` should hold {count} packages but holds {}",
@@ -564,6 +544,128 @@ impl Store for SqliteStore {
                 .query_map(params![host.as_str(), limit], RawChange::read)?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter().map(RawChange::into_record).collect()
+        })
+        .await
+    }
+
+    async fn import_advisories(
+        &self,
+        advisories: &[Advisory],
+    ) -> Result<AdvisoryImport, StoreError> {
+        // Serialized here, so the connection is held only for the writes.
+        let rows = advisories
+            .iter()
+            .map(feeds::AdvisoryRow::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.run("import_advisories", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let import = feeds::import_advisories_tx(&tx, &rows)?;
+            tx.commit()?;
+            Ok(import)
+        })
+        .await
+    }
+
+    async fn advisories(&self) -> Result<Vec<Advisory>, StoreError> {
+        self.run("advisories", |conn| {
+            feeds::read_advisories(&conn.transaction()?)
+        })
+        .await
+    }
+
+    async fn advisory(&self, id: &str) -> Result<Option<Advisory>, StoreError> {
+        let id = id.to_string();
+        self.run("advisory", move |conn| {
+            feeds::read_advisory(&conn.transaction()?, &id)
+        })
+        .await
+    }
+
+    async fn import_kev(
+        &self,
+        catalog: &KevCatalog,
+        source: &Source,
+    ) -> Result<KevImport, StoreError> {
+        feeds::check_kev(catalog)?;
+        let (catalog, source) = (catalog.clone(), source.clone());
+        self.run("import_kev", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let import = feeds::import_kev_tx(&tx, &catalog, &source)?;
+            tx.commit()?;
+            Ok(import)
+        })
+        .await
+    }
+
+    async fn kev(&self) -> Result<KevView, StoreError> {
+        self.run("kev", |conn| feeds::read_kev(&conn.transaction()?))
+            .await
+    }
+
+    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError> {
+        feeds::check_epss(feed)?;
+        let (feed, source) = (feed.clone(), source.clone());
+        self.run("import_epss", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let stored = feeds::import_epss_tx(&tx, &feed, &source)?;
+            tx.commit()?;
+            Ok(stored)
+        })
+        .await
+    }
+
+    async fn epss(&self) -> Result<Option<EpssView>, StoreError> {
+        self.run("epss", |conn| feeds::read_epss(&conn.transaction()?))
+            .await
+    }
+
+    async fn fleet_hosts(&self) -> Result<Vec<FleetHost>, StoreError> {
+        self.run("fleet_hosts", |conn| {
+            let tx = conn.transaction()?;
+            let mut tags = all_tags(&tx)?;
+            let sql = format!(
+                "SELECT {IDENTITY_COLUMNS}, {FACTS_COLUMNS}, s.inventory_id,
+                        hosts.last_success_at, hosts.last_status, hosts.last_error
+                 FROM hosts LEFT JOIN host_snapshots s ON s.id = hosts.snapshot_id
+                 ORDER BY hosts.id"
+            );
+            let mut stmt = tx.prepare_cached(&sql)?;
+            let mut rows = stmt.query([])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let raw = RawFleetHost::read(row)?;
+                let host_tags = tags.remove(&raw.identity.id).unwrap_or_default();
+                out.push(raw.into_fleet_host(host_tags)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn inventory_packages(&self, id: InventoryId) -> Result<Vec<Installed>, StoreError> {
+        self.run("inventory_packages", move |conn| {
+            let tx = conn.transaction()?;
+            let count: Option<i64> = tx
+                .prepare_cached("SELECT package_count FROM inventories WHERE id = ?1")?
+                .query_row([id.0], |r| r.get(0))
+                .optional()?;
+            let Some(count) = count else {
+                return Err(StoreError::InvalidInput {
+                    what: format!(
+                        "inventory {} is not stored (every host that had it was removed)",
+                        id.0
+                    ),
+                });
+            };
+            let packages = read_packages(&tx, id.0)?;
+            if i64::try_from(packages.len()).ok() != Some(count) {
+                return Err(StoreError::corrupt(format!(
+                    "inventory {} should hold {count} packages but holds {}",
+                    id.0,
+                    packages.len()
+                )));
+            }
+            Ok(packages)
         })
         .await
     }
@@ -936,7 +1038,8 @@ fn find_or_insert_inventory(
     Ok(id)
 }
 
-/// The columns [`RawSummary::read`] expects, in order.
+/// The columns [`RawSummary::read`] expects, in order (the OS facts, columns 4 to 10, in the
+/// order of [`FACTS_COLUMNS`]).
 const SUMMARY_COLUMNS: &str = "id, address, env, scope, os_id, os_version_id, os_codename, \
      os_pretty_name, kernel, os_arch, reboot_required, package_count, upgradable_count, plugin, \
      last_attempt_at, last_status, last_error, last_success_at, inventory_changed_at";
@@ -947,13 +1050,7 @@ struct RawSummary {
     address: String,
     env: String,
     scope: String,
-    os_id: Option<String>,
-    os_version_id: Option<String>,
-    os_codename: Option<String>,
-    os_pretty_name: Option<String>,
-    kernel: Option<String>,
-    os_arch: Option<String>,
-    reboot_required: Option<bool>,
+    facts: RawFacts,
     package_count: Option<i64>,
     upgradable_count: Option<i64>,
     plugin: Option<String>,
@@ -971,13 +1068,7 @@ impl RawSummary {
             address: r.get(1)?,
             env: r.get(2)?,
             scope: r.get(3)?,
-            os_id: r.get(4)?,
-            os_version_id: r.get(5)?,
-            os_codename: r.get(6)?,
-            os_pretty_name: r.get(7)?,
-            kernel: r.get(8)?,
-            os_arch: r.get(9)?,
-            reboot_required: r.get(10)?,
+            facts: RawFacts::read(r, 4)?,
             package_count: r.get(11)?,
             upgradable_count: r.get(12)?,
             plugin: r.get(13)?,
@@ -991,31 +1082,7 @@ impl RawSummary {
 
     fn into_summary(self) -> Result<HostSummary, StoreError> {
         let id = HostId(self.id);
-        let facts = match (
-            self.os_id,
-            self.os_version_id,
-            self.kernel,
-            self.os_arch,
-            self.reboot_required,
-        ) {
-            (None, None, None, None, None) => None,
-            (Some(os_id), Some(version_id), Some(kernel), Some(arch), Some(reboot_required)) => {
-                Some(OsFacts {
-                    id: os_id,
-                    version_id,
-                    codename: self.os_codename,
-                    pretty_name: self.os_pretty_name,
-                    kernel,
-                    arch,
-                    reboot_required,
-                })
-            }
-            _ => {
-                return Err(StoreError::corrupt(format!(
-                    "host `{id}` has only some of its OS facts"
-                )))
-            }
-        };
+        let facts = self.facts.into_facts(&id)?;
         let last_status = self
             .last_status
             .map(|s| parse_status(&s, self.last_error))
@@ -1044,6 +1111,166 @@ impl RawSummary {
             id,
         })
     }
+}
+
+/// The identity columns of `hosts`, in the order [`RawIdentity::read`] expects.
+const IDENTITY_COLUMNS: &str =
+    "hosts.id, hosts.address, hosts.port, hosts.env, hosts.scope, hosts.transport";
+
+/// A host's identity as stored in `hosts`, before its values are checked.
+struct RawIdentity {
+    id: String,
+    address: String,
+    port: Option<u16>,
+    env: String,
+    scope: String,
+    transport: String,
+}
+
+impl RawIdentity {
+    /// Read [`IDENTITY_COLUMNS`] starting at column `at`.
+    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(RawIdentity {
+            id: r.get(at)?,
+            address: r.get(at + 1)?,
+            port: r.get(at + 2)?,
+            env: r.get(at + 3)?,
+            scope: r.get(at + 4)?,
+            transport: r.get(at + 5)?,
+        })
+    }
+
+    /// The record, with the host's `tags` (sorted).
+    fn into_record(self, tags: Vec<String>) -> Result<HostRecord, StoreError> {
+        let id = HostId(self.id);
+        Ok(HostRecord {
+            env: parse_env(&self.env, &id)?,
+            id,
+            address: self.address,
+            port: self.port,
+            scope: self.scope,
+            tags,
+            transport: self.transport,
+        })
+    }
+}
+
+/// The OS fact columns of `hosts`, in the order [`RawFacts::read`] expects.
+const FACTS_COLUMNS: &str = "hosts.os_id, hosts.os_version_id, hosts.os_codename, \
+     hosts.os_pretty_name, hosts.kernel, hosts.os_arch, hosts.reboot_required";
+
+/// A host's OS facts as stored (all NULL before its first successful scan).
+struct RawFacts {
+    os_id: Option<String>,
+    os_version_id: Option<String>,
+    os_codename: Option<String>,
+    os_pretty_name: Option<String>,
+    kernel: Option<String>,
+    os_arch: Option<String>,
+    reboot_required: Option<bool>,
+}
+
+impl RawFacts {
+    /// Read [`FACTS_COLUMNS`] starting at column `at`.
+    fn read(r: &Row<'_>, at: usize) -> rusqlite::Result<Self> {
+        Ok(RawFacts {
+            os_id: r.get(at)?,
+            os_version_id: r.get(at + 1)?,
+            os_codename: r.get(at + 2)?,
+            os_pretty_name: r.get(at + 3)?,
+            kernel: r.get(at + 4)?,
+            os_arch: r.get(at + 5)?,
+            reboot_required: r.get(at + 6)?,
+        })
+    }
+
+    /// The facts of `host`: `None` when none were stored, an error when only some were.
+    fn into_facts(self, host: &HostId) -> Result<Option<OsFacts>, StoreError> {
+        match (
+            self.os_id,
+            self.os_version_id,
+            self.kernel,
+            self.os_arch,
+            self.reboot_required,
+        ) {
+            (None, None, None, None, None) => Ok(None),
+            (Some(os_id), Some(version_id), Some(kernel), Some(arch), Some(reboot_required)) => {
+                Ok(Some(OsFacts {
+                    id: os_id,
+                    version_id,
+                    codename: self.os_codename,
+                    pretty_name: self.os_pretty_name,
+                    kernel,
+                    arch,
+                    reboot_required,
+                }))
+            }
+            _ => Err(StoreError::corrupt(format!(
+                "host `{host}` has only some of its OS facts"
+            ))),
+        }
+    }
+}
+
+/// One row of the [`Store::fleet_hosts`] query, before its values are checked.
+struct RawFleetHost {
+    identity: RawIdentity,
+    facts: RawFacts,
+    inventory: Option<i64>,
+    last_success_at: Option<i64>,
+    last_status: Option<String>,
+    last_error: Option<String>,
+}
+
+impl RawFleetHost {
+    /// Read `IDENTITY_COLUMNS, FACTS_COLUMNS, inventory_id, last_success_at, last_status,
+    /// last_error`.
+    fn read(r: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawFleetHost {
+            identity: RawIdentity::read(r, 0)?,
+            facts: RawFacts::read(r, 6)?,
+            inventory: r.get(13)?,
+            last_success_at: r.get(14)?,
+            last_status: r.get(15)?,
+            last_error: r.get(16)?,
+        })
+    }
+
+    fn into_fleet_host(self, tags: Vec<String>) -> Result<FleetHost, StoreError> {
+        let record = self.identity.into_record(tags)?;
+        Ok(FleetHost {
+            facts: self.facts.into_facts(&record.id)?,
+            inventory: self.inventory.map(InventoryId),
+            last_success_at: opt_from_ms(self.last_success_at, "hosts.last_success_at")?,
+            status: self
+                .last_status
+                .map(|s| parse_status(&s, self.last_error))
+                .transpose()?,
+            record,
+        })
+    }
+}
+
+/// Every host's tags, sorted, by host id.
+fn all_tags(tx: &Transaction<'_>) -> Result<HashMap<String, Vec<String>>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT host_id, tag FROM host_tags ORDER BY host_id, tag")?;
+    let mut rows = stmt.query([])?;
+    let mut tags: HashMap<String, Vec<String>> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        tags.entry(row.get(0)?).or_default().push(row.get(1)?);
+    }
+    Ok(tags)
+}
+
+/// The packages of inventory `inventory_id`, in `ord` order.
+fn read_packages(tx: &Transaction<'_>, inventory_id: i64) -> Result<Vec<Installed>, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT name, version, arch, source FROM inventory_packages
+             WHERE inventory_id = ?1 ORDER BY ord",
+        )?
+        .query_map([inventory_id], read_installed)?
+        .collect::<Result<Vec<_>, _>>()?)
 }
 
 fn read_installed(r: &Row<'_>) -> rusqlite::Result<Installed> {

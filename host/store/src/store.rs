@@ -6,9 +6,12 @@ use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{HostId, HostSummary, Installed};
 
 use crate::error::StoreError;
+use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
+
 use crate::model::{
-    ChangeId, ChangeRecord, HostRecord, InventoryView, NewChange, RecordedScan, RemovedHost,
-    ScanAttempt, ScanOutcome,
+    AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord, InventoryId,
+    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, ScanAttempt,
+    ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
@@ -104,4 +107,57 @@ pub trait Store: Send + Sync {
 
     /// A host's most recent changes, newest first, at most `limit`.
     async fn changes(&self, host: &HostId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
+
+    // ----- Advisories (what is known to be vulnerable) -----
+
+    /// Insert or update advisories in one transaction, each keeping its own
+    /// [`Source`](patchwave_advisory::Source) (location and fetch time).
+    ///
+    /// Keyed by advisory id: a record whose `modified` is newer than the stored one replaces
+    /// it; an older or equal one leaves the stored record alone (counted `unchanged`), so
+    /// importing an old mirror never rolls an advisory back.
+    async fn import_advisories(
+        &self,
+        advisories: &[Advisory],
+    ) -> Result<AdvisoryImport, StoreError>;
+
+    /// Every stored advisory (withdrawn ones included), sorted by id.
+    async fn advisories(&self) -> Result<Vec<Advisory>, StoreError>;
+
+    /// One advisory by id.
+    async fn advisory(&self, id: &str) -> Result<Option<Advisory>, StoreError>;
+
+    /// Replace the live CISA KEV catalogue with `catalog`, read from `source`.
+    ///
+    /// Entries present before and missing now become tombstones (`removed_at` = the new
+    /// catalogue's release date) and are never deleted; an entry that comes back is live
+    /// again and its tombstone is cleared. A catalogue older than the stored one
+    /// (`date_released`) is refused with [`StoreError::Stale`], so an old mirror cannot
+    /// tombstone newer entries.
+    async fn import_kev(
+        &self,
+        catalog: &KevCatalog,
+        source: &Source,
+    ) -> Result<KevImport, StoreError>;
+
+    /// The live KEV catalogue (`None` before the first import) and every tombstone.
+    async fn kev(&self) -> Result<KevView, StoreError>;
+
+    /// Replace the EPSS scores with `feed`, read from `source`. A feed older than the stored
+    /// one (`score_date`) is refused with [`StoreError::Stale`].
+    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError>;
+
+    /// The current EPSS feed (`None` before the first import).
+    async fn epss(&self) -> Result<Option<EpssView>, StoreError>;
+
+    // ----- The fleet as matching sees it -----
+
+    /// Every registered host with its identity, facts and the content-addressed inventory of
+    /// its latest snapshot (`None` before the first successful scan), sorted by id. Hosts
+    /// built from one image share an [`InventoryId`], so matching reads each distinct
+    /// inventory once.
+    async fn fleet_hosts(&self) -> Result<Vec<FleetHost>, StoreError>;
+
+    /// The packages of one inventory, sorted by [`package_order`](crate::package_order).
+    async fn inventory_packages(&self, id: InventoryId) -> Result<Vec<Installed>, StoreError>;
 }

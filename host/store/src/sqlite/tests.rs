@@ -9,9 +9,14 @@ use patchwave_core::{Environment, Freshness, HostId, Installed, OsFacts, ScanSta
 use rusqlite::Connection;
 use tempfile::TempDir;
 
+use patchwave_advisory::{
+    parse_epss, parse_kev, parse_osv, Advisory, EpssFeed, EpssRow, KevCatalog, KevTombstone, Source,
+};
+
 use super::SqliteStore;
 use crate::{
-    migrate, package_order, HostRecord, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
+    migrate, package_order, AdvisoryImport, EpssView, FleetHost, HostRecord, InventoryId,
+    KevImport, KevView, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
 };
 
 const DAY: Duration = Duration::hours(24);
@@ -652,4 +657,740 @@ async fn in_memory_store_works_and_rejects_empty_ids() {
     assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
     store.register_host(&host("m")).await.unwrap();
     assert_eq!(store.list_hosts().await.unwrap().len(), 1);
+}
+
+// ----- Advisories, KEV, EPSS -----
+
+const USN_6859: &[u8] = include_bytes!("../../../advisory/tests/data/ubuntu-usn/USN-6859-1.json");
+const USN_6658: &[u8] = include_bytes!("../../../advisory/tests/data/ubuntu-usn/USN-6658-1.json");
+const USN_6409: &[u8] = include_bytes!("../../../advisory/tests/data/ubuntu-usn/USN-6409-1.json");
+const KEV_0314: &[u8] = include_bytes!("../../../advisory/tests/data/kev/catalog-2025.03.14.json");
+const KEV_0320: &[u8] = include_bytes!("../../../advisory/tests/data/kev/catalog-2025.03.20.json");
+const EPSS_0315: &[u8] =
+    include_bytes!("../../../advisory/tests/data/epss/epss_scores-2025-03-15.csv");
+
+fn utc(text: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(text).unwrap().to_utc()
+}
+
+fn source(kind: &str, location: &str) -> Source {
+    Source {
+        kind: kind.into(),
+        location: location.into(),
+        fetched_at: t(0),
+    }
+}
+
+/// The one advisory of an OSV document.
+fn usn(document: &[u8]) -> Advisory {
+    let (mut advisories, rejected) =
+        parse_osv(document, &source("ubuntu-usn", "ubuntu-usn/osv")).unwrap();
+    assert!(rejected.is_empty(), "{rejected:?}");
+    assert_eq!(advisories.len(), 1);
+    advisories.remove(0)
+}
+
+fn kev_catalog(document: &[u8]) -> KevCatalog {
+    parse_kev(document, "known_exploited_vulnerabilities.json")
+        .unwrap()
+        .0
+}
+
+fn cve_ids(catalog: &KevCatalog) -> Vec<&str> {
+    catalog.entries.iter().map(|e| e.cve_id.as_str()).collect()
+}
+
+fn advisory_packages(store: &SqliteStore) -> Vec<(String, String, String)> {
+    let conn = Connection::open(store.path()).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT ecosystem, package, advisory_id FROM advisory_packages ORDER BY 3, 1, 2")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn row(ecosystem: &str, package: &str, advisory: &str) -> (String, String, String) {
+    (ecosystem.into(), package.into(), advisory.into())
+}
+
+#[test]
+fn the_schema_is_at_version_3() {
+    assert_eq!(migrate::latest(SqliteStore::migrations()), 3);
+    assert_eq!(SqliteStore::migrations()[2].name, "advisories");
+}
+
+#[tokio::test]
+async fn a_version_2_database_migrates_to_3_and_keeps_its_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let mut conn = Connection::open(&path).unwrap();
+    super::migrate_schema(&mut conn, &migrate::SQLITE[..2]).unwrap();
+    conn.execute(
+        "INSERT INTO hosts (id, address, env, scope, transport)
+         VALUES ('old', 'old.example.internal', 'prod', 'payments', 'ssh')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), 3);
+    let old = store.host(&HostId::from("old")).await.unwrap().unwrap();
+    assert_eq!(old.address, "old.example.internal");
+    assert!(store.advisories().await.unwrap().is_empty());
+    assert_eq!(
+        store.kev().await.unwrap(),
+        KevView {
+            catalog: None,
+            source: None,
+            tombstones: vec![]
+        }
+    );
+    assert_eq!(store.epss().await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn advisories_round_trip_sorted_by_id() {
+    let (_dir, store) = file_store();
+    let (openssh, libxml2) = (usn(USN_6859), usn(USN_6658));
+    let import = store
+        .import_advisories(&[openssh.clone(), libxml2.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        import,
+        AdvisoryImport {
+            inserted: 2,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    assert_eq!(
+        store.advisories().await.unwrap(),
+        vec![libxml2.clone(), openssh.clone()]
+    );
+    // Microseconds of `published` survive: the record is kept as JSON.
+    let stored = store.advisory("USN-6859-1").await.unwrap().unwrap();
+    assert_eq!(stored, openssh);
+    assert_eq!(stored.published, Some(utc("2024-07-01T09:06:31.434165Z")));
+    assert_eq!(store.advisory("USN-0000-1").await.unwrap(), None);
+    assert_eq!(
+        advisory_packages(&store),
+        vec![
+            row("Ubuntu:20.04:LTS", "libxml2", "USN-6658-1"),
+            row("Ubuntu:22.04:LTS", "libxml2", "USN-6658-1"),
+            row("Ubuntu:22.04:LTS", "openssh", "USN-6859-1"),
+            row("Ubuntu:24.04:LTS", "openssh", "USN-6859-1"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn newer_modified_wins_and_an_older_one_never_rolls_back() {
+    let (_dir, store) = file_store();
+    let (openssh, libxml2, glibc) = (usn(USN_6859), usn(USN_6658), usn(USN_6409));
+    store
+        .import_advisories(&[openssh.clone(), libxml2.clone()])
+        .await
+        .unwrap();
+
+    let mut newer = openssh.clone();
+    newer.modified = openssh.modified + Duration::days(1);
+    newer.summary = Some("openssh regression fixed".into());
+    newer.affected.truncate(1);
+    newer.source = source("ubuntu-usn", "mirror-2");
+    let mut older = libxml2.clone();
+    older.modified = libxml2.modified - Duration::days(1);
+    older.summary = Some("an old copy".into());
+    let import = store
+        .import_advisories(&[newer.clone(), older, glibc.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        import,
+        AdvisoryImport {
+            inserted: 1,
+            updated: 1,
+            unchanged: 1
+        }
+    );
+    assert_eq!(
+        store.advisories().await.unwrap(),
+        vec![glibc.clone(), libxml2.clone(), newer.clone()]
+    );
+    // The package index follows the replaced record.
+    assert_eq!(
+        advisory_packages(&store),
+        vec![
+            row("Ubuntu:22.04:LTS", "glibc", "USN-6409-1"),
+            row("Ubuntu:20.04:LTS", "libxml2", "USN-6658-1"),
+            row("Ubuntu:22.04:LTS", "libxml2", "USN-6658-1"),
+            row("Ubuntu:22.04:LTS", "openssh", "USN-6859-1"),
+        ]
+    );
+
+    // Same `modified`, other content: the stored record stays.
+    let mut same = newer.clone();
+    same.summary = Some("same time, other words".into());
+    let import = store.import_advisories(&[same]).await.unwrap();
+    assert_eq!(
+        import,
+        AdvisoryImport {
+            inserted: 0,
+            updated: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(store.advisory("USN-6859-1").await.unwrap(), Some(newer));
+}
+
+#[tokio::test]
+async fn one_id_twice_in_a_batch_keeps_the_newest() {
+    let (_dir, store) = file_store();
+    let old = usn(USN_6658);
+    let mut new = old.clone();
+    new.modified = old.modified + Duration::hours(1);
+    new.summary = Some("second revision".into());
+    let import = store
+        .import_advisories(&[old.clone(), new.clone()])
+        .await
+        .unwrap();
+    assert_eq!(
+        import,
+        AdvisoryImport {
+            inserted: 1,
+            updated: 1,
+            unchanged: 0
+        }
+    );
+    let (_dir2, other) = file_store();
+    let import = other.import_advisories(&[new.clone(), old]).await.unwrap();
+    assert_eq!(
+        import,
+        AdvisoryImport {
+            inserted: 1,
+            updated: 0,
+            unchanged: 1
+        }
+    );
+    assert_eq!(store.advisories().await.unwrap(), vec![new.clone()]);
+    assert_eq!(other.advisories().await.unwrap(), vec![new]);
+}
+
+#[tokio::test]
+async fn an_advisory_without_an_id_is_refused_and_nothing_is_written() {
+    let (_dir, store) = file_store();
+    let mut nameless = usn(USN_6658);
+    nameless.id = String::new();
+    let err = store
+        .import_advisories(&[usn(USN_6859), nameless])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "invalid input for the store: an advisory from ubuntu-usn/osv has an empty id"
+    );
+    assert!(store.advisories().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn corrupt_advisory_json_is_reported() {
+    let (_dir, store) = file_store();
+    store.import_advisories(&[usn(USN_6658)]).await.unwrap();
+    let conn = Connection::open(store.path()).unwrap();
+    conn.execute("UPDATE advisories SET body = '{\"id\": 7}'", [])
+        .unwrap();
+    let err = store.advisory("USN-6658-1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
+    assert!(
+        err.to_string().starts_with(
+            "store holds an invalid value: advisory `USN-6658-1`: stored JSON is not an advisory: "
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn kev_replacement_keeps_tombstones() {
+    let (_dir, store) = file_store();
+    let first = kev_catalog(KEV_0314);
+    let second = kev_catalog(KEV_0320);
+    assert_eq!(
+        cve_ids(&first),
+        [
+            "CVE-2021-44228",
+            "CVE-2024-32002",
+            "CVE-2023-5678",
+            "CVE-2024-0727"
+        ]
+    );
+    assert_eq!(
+        cve_ids(&second),
+        [
+            "CVE-2021-44228",
+            "CVE-2024-32002",
+            "CVE-2024-0727",
+            "CVE-2025-24813"
+        ]
+    );
+    let src = source("cisa-kev", "kev/catalog.json");
+
+    let import = store.import_kev(&first, &src).await.unwrap();
+    assert_eq!(
+        import,
+        KevImport {
+            added: 4,
+            kept: 0,
+            removed: vec![]
+        }
+    );
+    let view = store.kev().await.unwrap();
+    // Kept to the millisecond: `.7305Z` reads back as `.730Z`.
+    let first_ms = KevCatalog {
+        date_released: utc("2025-03-14T16:01:59.730Z"),
+        ..first.clone()
+    };
+    assert_eq!(
+        view,
+        KevView {
+            catalog: Some(first_ms),
+            source: Some(src.clone()),
+            tombstones: vec![]
+        }
+    );
+
+    // CVE-2023-5678 leaves, CVE-2025-24813 arrives.
+    let gone = KevTombstone {
+        cve_id: "CVE-2023-5678".into(),
+        removed_at: utc("2025-03-20T17:30:00Z"),
+    };
+    let import = store.import_kev(&second, &src).await.unwrap();
+    assert_eq!(
+        import,
+        KevImport {
+            added: 1,
+            kept: 3,
+            removed: vec![gone.clone()]
+        }
+    );
+    let after_second = KevView {
+        catalog: Some(second.clone()),
+        source: Some(src.clone()),
+        tombstones: vec![gone.clone()],
+    };
+    assert_eq!(store.kev().await.unwrap(), after_second);
+
+    // The same catalogue again changes nothing.
+    let import = store.import_kev(&second, &src).await.unwrap();
+    assert_eq!(
+        import,
+        KevImport {
+            added: 0,
+            kept: 4,
+            removed: vec![]
+        }
+    );
+    assert_eq!(store.kev().await.unwrap(), after_second);
+
+    // CVE-2023-5678 comes back; CVE-2025-24813 leaves.
+    let third = KevCatalog {
+        catalog_version: "2025.03.27".into(),
+        date_released: utc("2025-03-27T15:00:00Z"),
+        entries: first.entries.clone(),
+    };
+    let import = store.import_kev(&third, &src).await.unwrap();
+    let left = KevTombstone {
+        cve_id: "CVE-2025-24813".into(),
+        removed_at: utc("2025-03-27T15:00:00Z"),
+    };
+    assert_eq!(
+        import,
+        KevImport {
+            added: 1,
+            kept: 3,
+            removed: vec![left.clone()]
+        }
+    );
+    assert_eq!(
+        store.kev().await.unwrap(),
+        KevView {
+            catalog: Some(third),
+            source: Some(src),
+            tombstones: vec![left]
+        }
+    );
+    // A returning CVE keeps the date it was first seen.
+    let conn = Connection::open(store.path()).unwrap();
+    let first_seen: i64 = conn
+        .query_row(
+            "SELECT first_seen FROM kev_entries WHERE cve_id = 'CVE-2023-5678'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        first_seen,
+        utc("2025-03-14T16:01:59.730Z").timestamp_millis()
+    );
+}
+
+#[tokio::test]
+async fn an_older_kev_catalogue_is_refused_and_changes_nothing() {
+    let (_dir, store) = file_store();
+    let src = source("cisa-kev", "kev/catalog.json");
+    store
+        .import_kev(&kev_catalog(KEV_0320), &src)
+        .await
+        .unwrap();
+    let before = store.kev().await.unwrap();
+    let old_mirror = source("cisa-kev", "mirror/old.json");
+    let err = store
+        .import_kev(&kev_catalog(KEV_0314), &old_mirror)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::Stale { feed, offered, stored }
+                if feed == "KEV catalogue"
+                    && offered == "2025-03-14T16:01:59.730Z"
+                    && stored == "2025-03-20T17:30:00Z"
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "KEV catalogue from 2025-03-14T16:01:59.730Z is older than the stored one from \
+         2025-03-20T17:30:00Z: not imported"
+    );
+    assert_eq!(store.kev().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_kev_catalogue_listing_a_cve_twice_is_refused() {
+    let (_dir, store) = file_store();
+    let mut catalog = kev_catalog(KEV_0320);
+    catalog.entries.push(catalog.entries[1].clone());
+    let err = store
+        .import_kev(&catalog, &source("cisa-kev", "kev.json"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid input for the store: KEV catalogue 2025.03.20 lists CVE-2024-32002 twice"
+    );
+    assert_eq!(store.kev().await.unwrap().catalog, None);
+}
+
+fn epss_feed() -> EpssFeed {
+    parse_epss(EPSS_0315, "epss_scores-2025-03-15.csv")
+        .unwrap()
+        .0
+}
+
+#[tokio::test]
+async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
+    let (_dir, store) = file_store();
+    let first = epss_feed();
+    let cves: Vec<&str> = first.rows.iter().map(|r| r.cve.as_str()).collect();
+    assert_eq!(
+        cves,
+        [
+            "CVE-1999-0001",
+            "CVE-2024-32002",
+            "CVE-2023-5678",
+            "CVE-2024-6387"
+        ]
+    );
+    let src = source("first-epss", "epss_scores-2025-03-15.csv");
+    assert_eq!(store.import_epss(&first, &src).await.unwrap(), 4);
+    assert_eq!(
+        store.epss().await.unwrap(),
+        Some(EpssView {
+            feed: first.clone(),
+            source: src.clone()
+        })
+    );
+
+    let second = EpssFeed {
+        model_version: "v2025.03.14".into(),
+        score_date: utc("2025-03-16T12:55:00Z"),
+        rows: vec![
+            EpssRow {
+                cve: "CVE-2024-6387".into(),
+                epss: 0.91,
+                percentile: 0.9991,
+            },
+            EpssRow {
+                cve: "CVE-2024-0727".into(),
+                epss: 0.0,
+                percentile: 1.0,
+            },
+        ],
+    };
+    let src2 = source("first-epss", "epss_scores-2025-03-16.csv");
+    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    let after_second = Some(EpssView {
+        feed: second.clone(),
+        source: src2.clone(),
+    });
+    assert_eq!(store.epss().await.unwrap(), after_second);
+    assert_eq!(count(&store, "epss_scores"), 2);
+
+    let err = store.import_epss(&first, &src).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "EPSS feed from 2025-03-15T12:55:00Z is older than the stored one from \
+         2025-03-16T12:55:00Z: not imported"
+    );
+    assert!(matches!(err, StoreError::Stale { .. }), "{err}");
+    assert_eq!(store.epss().await.unwrap(), after_second);
+
+    // The same day again is accepted.
+    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    assert_eq!(store.epss().await.unwrap(), after_second);
+}
+
+#[tokio::test]
+async fn epss_values_the_store_cannot_hold_are_refused() {
+    let (_dir, store) = file_store();
+    let src = source("first-epss", "e.csv");
+    let mut nan = epss_feed();
+    nan.rows[2].epss = f64::NAN;
+    assert_eq!(
+        store.import_epss(&nan, &src).await.unwrap_err().to_string(),
+        "invalid input for the store: EPSS score of CVE-2023-5678 is NaN, not a probability \
+         in [0, 1]"
+    );
+    let mut twice = epss_feed();
+    twice.rows.push(twice.rows[0].clone());
+    assert_eq!(
+        store
+            .import_epss(&twice, &src)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "invalid input for the store: EPSS feed v2025.03.14 scores CVE-1999-0001 twice"
+    );
+    assert_eq!(store.epss().await.unwrap(), None);
+}
+
+// ----- The fleet as matching sees it -----
+
+fn recorded(id: &str) -> HostRecord {
+    let mut record = host(id);
+    record.tags.sort();
+    record
+}
+
+#[tokio::test]
+async fn fleet_hosts_show_identity_facts_and_shared_inventories() {
+    let (_dir, store) = file_store();
+    let mut bare = host("e-never-ok");
+    bare.tags = vec![];
+    bare.port = None;
+    store
+        .register_hosts(&[
+            host("a-new"),
+            host("b-image"),
+            host("c-image"),
+            host("d-own"),
+            bare.clone(),
+        ])
+        .await
+        .unwrap();
+    let b = HostId::from("b-image");
+    let c = HostId::from("c-image");
+    let d = HostId::from("d-own");
+    store
+        .record_scan(&b, ok_at(10, base_packages(), vec![]))
+        .await
+        .unwrap();
+    let mut reversed = base_packages();
+    reversed.reverse();
+    store
+        .record_scan(&c, ok_at(11, reversed, vec![]))
+        .await
+        .unwrap();
+    store
+        .record_scan(&d, ok_at(12, vec![pkg("only-on-d", "1")], vec![]))
+        .await
+        .unwrap();
+    store
+        .record_scan(&d, unreachable_at(20, "no route to host"))
+        .await
+        .unwrap();
+    let failed = ScanOutcome {
+        started_at: t(29),
+        finished_at: t(30),
+        result: ScanResult::Failed {
+            error: "dpkg-query denied".into(),
+        },
+    };
+    store
+        .record_scan(&HostId::from("e-never-ok"), failed)
+        .await
+        .unwrap();
+
+    let fleet = store.fleet_hosts().await.unwrap();
+    let image = fleet[1].inventory;
+    let own = fleet[3].inventory;
+    assert!(image.is_some() && own.is_some());
+    assert_ne!(image, own);
+    assert_eq!(
+        fleet,
+        vec![
+            FleetHost {
+                record: recorded("a-new"),
+                facts: None,
+                inventory: None,
+                last_success_at: None,
+                status: None,
+            },
+            FleetHost {
+                record: recorded("b-image"),
+                facts: Some(facts()),
+                inventory: image,
+                last_success_at: Some(t(10)),
+                status: Some(ScanStatus::Ok),
+            },
+            FleetHost {
+                record: recorded("c-image"),
+                facts: Some(facts()),
+                inventory: image,
+                last_success_at: Some(t(11)),
+                status: Some(ScanStatus::Ok),
+            },
+            FleetHost {
+                record: recorded("d-own"),
+                facts: Some(facts()),
+                inventory: own,
+                last_success_at: Some(t(12)),
+                status: Some(ScanStatus::Unreachable {
+                    error: "no route to host".into()
+                }),
+            },
+            FleetHost {
+                record: bare,
+                facts: None,
+                inventory: None,
+                last_success_at: None,
+                status: Some(ScanStatus::Failed {
+                    error: "dpkg-query denied".into()
+                }),
+            },
+        ]
+    );
+    assert_eq!(
+        store.inventory_packages(own.unwrap()).await.unwrap(),
+        vec![pkg("only-on-d", "1")]
+    );
+}
+
+#[tokio::test]
+async fn inventory_packages_come_back_in_package_order() {
+    let (_dir, store) = file_store();
+    let id = HostId::from("a");
+    store.register_host(&host("a")).await.unwrap();
+    let i386_bash = Installed {
+        arch: "i386".into(),
+        ..pkg("bash", "5.2.15-2")
+    };
+    let sourced_openssl = Installed {
+        source: Some("openssl".into()),
+        ..pkg("openssl", "3.0.11-1")
+    };
+    let scanned = vec![
+        pkg("zlib1g", "1:1.2.13"),
+        sourced_openssl.clone(),
+        i386_bash.clone(),
+        pkg("openssl", "3.0.11-1"),
+        pkg("bash", "5.2.15-2"),
+        pkg("linux-image", "6.1.0-18"),
+        pkg("linux-image", "6.1.0-17"),
+    ];
+    store
+        .record_scan(&id, ok_at(10, scanned, vec![]))
+        .await
+        .unwrap();
+    let inventory = store.fleet_hosts().await.unwrap()[0].inventory.unwrap();
+    assert_eq!(
+        store.inventory_packages(inventory).await.unwrap(),
+        vec![
+            pkg("bash", "5.2.15-2"),
+            i386_bash,
+            pkg("linux-image", "6.1.0-17"),
+            pkg("linux-image", "6.1.0-18"),
+            pkg("openssl", "3.0.11-1"),
+            sourced_openssl,
+            pkg("zlib1g", "1:1.2.13"),
+        ]
+    );
+    let missing = InventoryId(inventory.0 + 1);
+    let err = store.inventory_packages(missing).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "invalid input for the store: inventory {} is not stored (every host that had it \
+             was removed)",
+            missing.0
+        )
+    );
+}
+
+/// `cargo test -p patchwave-store --release -- --ignored --nocapture bulk_`
+#[tokio::test]
+#[ignore = "measures bulk imports; run with --release"]
+async fn bulk_imports_of_a_full_mirror() {
+    let (_dir, store) = file_store();
+    let template = usn(USN_6859);
+    let advisories: Vec<Advisory> = (0..50_000)
+        .map(|i| Advisory {
+            id: format!("USN-{i:05}-1"),
+            ..template.clone()
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let first = store.import_advisories(&advisories).await.unwrap();
+    let insert = started.elapsed();
+    let started = std::time::Instant::now();
+    let again = store.import_advisories(&advisories).await.unwrap();
+    let unchanged = started.elapsed();
+    let started = std::time::Instant::now();
+    let read = store.advisories().await.unwrap();
+    let read_all = started.elapsed();
+    assert_eq!(first.inserted, 50_000);
+    assert_eq!(again.unchanged, 50_000);
+    assert_eq!(read.len(), 50_000);
+    println!(
+        "50,000 advisories: import {insert:?}, re-import (unchanged) {unchanged:?}, \
+         read all {read_all:?}"
+    );
+
+    let rows: Vec<EpssRow> = (0..300_000)
+        .map(|i| EpssRow {
+            cve: format!("CVE-{}-{:05}", 2000 + i / 20_000, i % 20_000),
+            epss: 0.001,
+            percentile: 0.5,
+        })
+        .collect();
+    let feed = EpssFeed {
+        model_version: "v2025.03.14".into(),
+        score_date: t(0),
+        rows,
+    };
+    let started = std::time::Instant::now();
+    let n = store
+        .import_epss(&feed, &source("first-epss", "e.csv"))
+        .await
+        .unwrap();
+    let epss_import = started.elapsed();
+    let started = std::time::Instant::now();
+    let view = store.epss().await.unwrap().unwrap();
+    let epss_read = started.elapsed();
+    assert_eq!((n, view.feed.rows.len()), (300_000, 300_000));
+    println!("300,000 EPSS scores: import {epss_import:?}, read {epss_read:?}");
 }

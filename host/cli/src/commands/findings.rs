@@ -1,0 +1,343 @@
+//! `patchwave findings`: what is vulnerable where, how badly, and by when it must be fixed.
+//!
+//! Computed from the store (inventories, advisories, KEV, EPSS) with the config's
+//! `[classify]` policy; the plugins order versions. No host is contacted.
+
+use chrono::{DateTime, Utc};
+use patchwave_advisory::{Class, Finding, FixedIn};
+use patchwave_core::HostId;
+use patchwave_engine::findings::{
+    self, AssessOptions, FleetFindings, FleetInventories, Intelligence, PluginOracle,
+};
+
+use crate::exit::{Failure, NOT_FOUND, USAGE};
+use crate::setup::Context;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// One JSON document: findings, unassessed hosts, undecidable ranges.
+    Json,
+    /// RFC 4180 CSV with a header row.
+    Csv,
+}
+
+/// `findings` arguments.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    /// Subcommand (`explain`); without one, list findings.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Only this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only hosts of this scope.
+    #[arg(long)]
+    pub scope: Option<String>,
+    /// Only these classes (repeatable): critical, high, moderate, low.
+    #[arg(long)]
+    pub class: Vec<String>,
+    /// Only findings past their due date (excluded findings are never overdue).
+    #[arg(long)]
+    pub overdue: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// Findings subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Why a package on a host is a finding: which advisory, which range, which rule chose
+    /// the class, the SLA clock and any exclusion.
+    Explain {
+        /// Host id.
+        host: String,
+        /// Installed package (binary) or source package name.
+        package: String,
+    },
+}
+
+/// Run `findings`.
+pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
+    let classes: Vec<Class> = args
+        .class
+        .iter()
+        .map(|c| {
+            Class::parse(c).ok_or_else(|| {
+                Failure::new(
+                    USAGE,
+                    format!("--class {c}: expected critical, high, moderate or low"),
+                )
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let now = Utc::now();
+    let assessed = compute(ctx).await?;
+    for u in &assessed.unassessed {
+        eprintln!("not assessed: {}: {}", u.host, u.reason);
+    }
+    for (what, why) in &assessed.unordered {
+        eprintln!("warning: {what} versions could not be ordered: {why}");
+    }
+    if !assessed.errors.is_empty() {
+        eprintln!(
+            "warning: {} advisory ranges could not be decided (first: {})",
+            assessed.errors.len(),
+            assessed.errors[0]
+        );
+    }
+    if let Some(Command::Explain { host, package }) = args.command {
+        return explain(&assessed, &HostId::from(host.as_str()), &package, now);
+    }
+    let mut list = match &args.host {
+        Some(h) => assessed.for_host(&HostId::from(h.as_str()), now),
+        None => assessed.findings(now),
+    };
+    list.retain(|f| {
+        args.scope
+            .as_ref()
+            .is_none_or(|s| f.scope.as_ref() == Some(s))
+            && (classes.is_empty() || classes.contains(&f.class()))
+            && (!args.overdue || f.overdue(now))
+    });
+    match args.format {
+        Format::Table => print_table(&list, now),
+        Format::Csv => print_csv(&list, now),
+        Format::Json => {
+            let doc = serde_json::json!({
+                "generated_at": now,
+                "findings": list.iter().map(|f| finding_json(f, now)).collect::<Vec<_>>(),
+                "unassessed": assessed.unassessed.iter().map(|u| serde_json::json!({
+                    "host": u.host, "reason": u.reason,
+                })).collect::<Vec<_>>(),
+                "undecided_ranges": assessed.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).map_err(Failure::op)?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
+    let store = ctx.store().await?;
+    let runtime = ctx.runtime()?;
+    let plugins = ctx.plugins(&runtime).await?;
+    let fleet = FleetInventories::load(store.as_ref())
+        .await
+        .map_err(Failure::op)?;
+    let intelligence = Intelligence::load(store.as_ref(), ctx.config.policy.clone())
+        .await
+        .map_err(Failure::op)?;
+    let options = AssessOptions {
+        ubuntu_pro: ctx.config.advisories.ubuntu_pro,
+    };
+    let oracle = std::sync::Arc::new(PluginOracle::new(&plugins));
+    Ok(findings::assess(&fleet, &intelligence, oracle, options).await)
+}
+
+/// `ok`, `overdue`, `excluded` or `expired-exclusion` for one finding.
+fn status(f: &Finding, now: DateTime<Utc>) -> &'static str {
+    if f.is_excluded(now) {
+        "excluded"
+    } else if f.overdue(now) {
+        "overdue"
+    } else if !f.exclusion.expired.is_empty() {
+        "exclusion-expired"
+    } else {
+        "open"
+    }
+}
+
+fn fixed(f: &Finding) -> String {
+    match f.fixed_in() {
+        FixedIn::Version(v) => v.clone(),
+        FixedIn::NoFixYet => "(no fix yet)".into(),
+        FixedIn::Unknown(_) => "(unknown)".into(),
+    }
+}
+
+fn due(f: &Finding) -> String {
+    f.due_at()
+        .map(|d| d.format("%Y-%m-%d").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn row(f: &Finding, now: DateTime<Utc>) -> [String; 9] {
+    [
+        f.host.to_string(),
+        f.scope.clone().unwrap_or_default(),
+        f.package.clone(),
+        f.installed_version.clone(),
+        fixed(f),
+        f.class().to_string(),
+        due(f),
+        status(f, now).to_string(),
+        f.advisory_ids().join(" "),
+    ]
+}
+
+const HEADER: [&str; 9] = [
+    "HOST",
+    "SCOPE",
+    "PACKAGE",
+    "INSTALLED",
+    "FIXED-IN",
+    "CLASS",
+    "DUE",
+    "STATUS",
+    "ADVISORIES",
+];
+
+fn print_table(list: &[Finding], now: DateTime<Utc>) {
+    let rows: Vec<[String; 9]> = list.iter().map(|f| row(f, now)).collect();
+    let mut widths = HEADER.map(str::len);
+    for r in &rows {
+        for (w, cell) in widths.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(HEADER.to_vec());
+    for r in &rows {
+        line(r.iter().map(String::as_str).collect());
+    }
+    println!("{} findings", rows.len());
+}
+
+/// One CSV field, quoted when it holds a comma, quote or line break.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn print_csv(list: &[Finding], now: DateTime<Utc>) {
+    let header = HEADER.map(|h| h.to_lowercase().replace('-', "_"));
+    println!("{}", header.join(","));
+    for f in list {
+        let cells: Vec<String> = row(f, now).iter().map(|c| csv_field(c)).collect();
+        println!("{}", cells.join(","));
+    }
+}
+
+fn finding_json(f: &Finding, now: DateTime<Utc>) -> serde_json::Value {
+    let v = &f.vulnerability;
+    serde_json::json!({
+        "host": f.host,
+        "scope": f.scope,
+        "package": f.package,
+        "installed_version": f.installed_version,
+        "source_package": f.source_package,
+        "fixed_in": v.fixed_in,
+        "class": f.class().as_str(),
+        "rule": f.rule().to_string(),
+        "disclosed_at": f.disclosed_at(),
+        "due_at": f.due_at(),
+        "status": status(f, now),
+        "advisories": f.advisory_ids(),
+        "cves": f.cve_ids(),
+        "exclusion": f.exclusion,
+    })
+}
+
+fn explain(
+    assessed: &FleetFindings,
+    host: &HostId,
+    package: &str,
+    now: DateTime<Utc>,
+) -> Result<(), Failure> {
+    if let Some(u) = assessed.unassessed.iter().find(|u| &u.host == host) {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!("{host} is not assessed: {}", u.reason),
+        ));
+    }
+    let Some(cohort) = assessed
+        .cohorts
+        .iter()
+        .find(|c| c.hosts.iter().any(|h| &h.id == host))
+    else {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!("no host {host} in the store"),
+        ));
+    };
+    let found: Vec<Finding> = assessed
+        .for_host(host, now)
+        .into_iter()
+        .filter(|f| f.package == package || f.source_package.as_deref() == Some(package))
+        .collect();
+    if found.is_empty() {
+        let ecosystems: Vec<String> = cohort.ecosystems.iter().map(ToString::to_string).collect();
+        println!(
+            "{host}: {package}: no finding (no stored advisory for {} affects the installed version)",
+            ecosystems.join(", ")
+        );
+        return Ok(());
+    }
+    for f in &found {
+        let v = &f.vulnerability;
+        let verdict = &v.verdict;
+        println!(
+            "{host}: {} {} (source {})",
+            f.package,
+            f.installed_version,
+            f.source_package.as_deref().unwrap_or("-")
+        );
+        println!("  matched:");
+        for m in &v.matches {
+            println!("    {}", m.explain(&f.installed_version));
+        }
+        println!("  fixed in: {}", fixed(f));
+        println!("  class: {} — rule {}", verdict.class, verdict.rule);
+        let opt = |c: Option<Class>| c.map_or("-".to_string(), |c| c.to_string());
+        println!(
+            "    cvss class {}, vendor class {}",
+            opt(verdict.cvss_class),
+            opt(verdict.vendor_class)
+        );
+        println!(
+            "  disclosed {}; clock started {}; due {}; status {}",
+            verdict.disclosed_at.format("%Y-%m-%d"),
+            verdict.clock_start.format("%Y-%m-%d"),
+            due(f),
+            status(f, now)
+        );
+        for e in &f.exclusion.applied {
+            println!(
+                "  excluded until {} by {}: {}",
+                e.expires.format("%Y-%m-%d"),
+                e.owner,
+                e.reason
+            );
+        }
+        for e in &f.exclusion.expired {
+            println!(
+                "  EXPIRED exclusion ({} by {}, {}) is ignored",
+                e.expires.format("%Y-%m-%d"),
+                e.owner,
+                e.reason
+            );
+        }
+        for n in &verdict.notes {
+            println!("  note: {n}");
+        }
+    }
+    Ok(())
+}

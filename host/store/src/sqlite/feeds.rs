@@ -1,0 +1,511 @@
+//! The vulnerability feeds in the SQLite store: OSV advisories, the CISA KEV catalogue with
+//! its tombstones, and the EPSS scores (the tables of migration 0003).
+//!
+//! Input is checked and advisories are serialized before the connection is taken; the
+//! `*_tx` functions then run inside the caller's transaction, the readers inside a read
+//! transaction so that a header and its rows always come from one import.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use patchwave_advisory::{
+    kev_removed, Advisory, EpssFeed, EpssRow, KevCatalog, KevEntry, KevTombstone, Source,
+};
+use rusqlite::{params, OptionalExtension, Transaction};
+
+use super::{count_to_sql, from_ms};
+use crate::error::StoreError;
+use crate::model::{AdvisoryImport, EpssView, KevImport, KevView};
+
+/// One advisory ready to be written: its JSON and the columns kept beside it.
+pub(super) struct AdvisoryRow {
+    id: String,
+    modified: i64,
+    published: Option<i64>,
+    withdrawn: Option<i64>,
+    source_location: String,
+    fetched_at: i64,
+    body: String,
+    /// Distinct (ecosystem, package) pairs of its affected list.
+    packages: BTreeSet<(String, String)>,
+}
+
+impl AdvisoryRow {
+    /// Serialize `advisory`, refusing one without an id.
+    pub(super) fn new(advisory: &Advisory) -> Result<Self, StoreError> {
+        if advisory.id.is_empty() {
+            return Err(StoreError::InvalidInput {
+                what: format!(
+                    "an advisory from {} has an empty id",
+                    advisory.source.location
+                ),
+            });
+        }
+        let body = serde_json::to_string(advisory).map_err(|e| StoreError::InvalidInput {
+            what: format!("advisory `{}` cannot be written as JSON: {e}", advisory.id),
+        })?;
+        Ok(AdvisoryRow {
+            id: advisory.id.clone(),
+            modified: advisory.modified.timestamp_millis(),
+            published: advisory.published.map(|t| t.timestamp_millis()),
+            withdrawn: advisory.withdrawn.map(|t| t.timestamp_millis()),
+            source_location: advisory.source.location.clone(),
+            fetched_at: advisory.source.fetched_at.timestamp_millis(),
+            body,
+            packages: advisory
+                .affected
+                .iter()
+                .map(|a| (a.ecosystem.to_string(), a.package.clone()))
+                .collect(),
+        })
+    }
+}
+
+/// What importing one advisory did.
+enum Upsert {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// The body of [`Store::import_advisories`](crate::Store::import_advisories).
+pub(super) fn import_advisories_tx(
+    tx: &Transaction<'_>,
+    rows: &[AdvisoryRow],
+) -> Result<AdvisoryImport, StoreError> {
+    let mut import = AdvisoryImport::default();
+    for row in rows {
+        match upsert_advisory(tx, row)? {
+            Upsert::Inserted => import.inserted += 1,
+            Upsert::Updated => import.updated += 1,
+            Upsert::Unchanged => import.unchanged += 1,
+        }
+    }
+    Ok(import)
+}
+
+/// Store `row` unless the stored record with its id is as new or newer.
+fn upsert_advisory(tx: &Transaction<'_>, row: &AdvisoryRow) -> Result<Upsert, StoreError> {
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT modified FROM advisories WHERE id = ?1")?
+        .query_row([&row.id], |r| r.get(0))
+        .optional()?;
+    let effect = match stored {
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO advisories
+                     (id, modified, published, withdrawn, source_location, fetched_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                row.id,
+                row.modified,
+                row.published,
+                row.withdrawn,
+                row.source_location,
+                row.fetched_at,
+                row.body
+            ])?;
+            Upsert::Inserted
+        }
+        Some(stored) if row.modified > stored => {
+            tx.prepare_cached(
+                "UPDATE advisories SET modified = ?2, published = ?3, withdrawn = ?4,
+                     source_location = ?5, fetched_at = ?6, body = ?7
+                 WHERE id = ?1",
+            )?
+            .execute(params![
+                row.id,
+                row.modified,
+                row.published,
+                row.withdrawn,
+                row.source_location,
+                row.fetched_at,
+                row.body
+            ])?;
+            tx.prepare_cached("DELETE FROM advisory_packages WHERE advisory_id = ?1")?
+                .execute([&row.id])?;
+            Upsert::Updated
+        }
+        Some(_) => return Ok(Upsert::Unchanged),
+    };
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO advisory_packages (ecosystem, package, advisory_id) VALUES (?1, ?2, ?3)",
+    )?;
+    for (ecosystem, package) in &row.packages {
+        insert.execute(params![ecosystem, package, row.id])?;
+    }
+    Ok(effect)
+}
+
+/// Every stored advisory, sorted by id.
+pub(super) fn read_advisories(tx: &Transaction<'_>) -> Result<Vec<Advisory>, StoreError> {
+    let mut stmt = tx.prepare_cached("SELECT id, body FROM advisories ORDER BY id")?;
+    let mut rows = stmt.query([])?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let body: String = row.get(1)?;
+        out.push(parse_advisory(&id, &body)?);
+    }
+    Ok(out)
+}
+
+/// The stored advisory `id`.
+pub(super) fn read_advisory(
+    tx: &Transaction<'_>,
+    id: &str,
+) -> Result<Option<Advisory>, StoreError> {
+    let body: Option<String> = tx
+        .prepare_cached("SELECT body FROM advisories WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?;
+    body.map(|body| parse_advisory(id, &body)).transpose()
+}
+
+fn parse_advisory(id: &str, body: &str) -> Result<Advisory, StoreError> {
+    let advisory: Advisory = serde_json::from_str(body).map_err(|e| {
+        StoreError::corrupt(format!(
+            "advisory `{id}`: stored JSON is not an advisory: {e}"
+        ))
+    })?;
+    if advisory.id != id {
+        return Err(StoreError::corrupt(format!(
+            "advisory `{id}`: stored JSON is advisory `{}`",
+            advisory.id
+        )));
+    }
+    Ok(advisory)
+}
+
+/// Refuse a catalogue that names one CVE twice: the store keeps one row per CVE.
+pub(super) fn check_kev(catalog: &KevCatalog) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    match catalog
+        .entries
+        .iter()
+        .find(|e| !seen.insert(e.cve_id.as_str()))
+    {
+        Some(twice) => Err(StoreError::InvalidInput {
+            what: format!(
+                "KEV catalogue {} lists {} twice",
+                catalog.catalog_version, twice.cve_id
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// The body of [`Store::import_kev`](crate::Store::import_kev); `catalog` passed
+/// [`check_kev`].
+pub(super) fn import_kev_tx(
+    tx: &Transaction<'_>,
+    catalog: &KevCatalog,
+    source: &Source,
+) -> Result<KevImport, StoreError> {
+    let released = catalog.date_released.timestamp_millis();
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT date_released FROM kev_catalog WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    refuse_older(
+        "KEV catalogue",
+        released,
+        stored,
+        "kev_catalog.date_released",
+    )?;
+
+    // Every CVE the store knows, live (true) or tombstoned (false).
+    let known: HashMap<String, bool> = tx
+        .prepare_cached("SELECT cve_id, removed_at IS NULL FROM kev_entries")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let previous_live = known
+        .iter()
+        .filter(|(_, live)| **live)
+        .map(|(id, _)| id.as_str());
+    // Stored to the millisecond, so reported to the millisecond too.
+    let removed_at = from_ms(released, "kev_catalog.date_released")?;
+    let removed: Vec<KevTombstone> = kev_removed(previous_live, catalog)
+        .into_iter()
+        .map(|t| KevTombstone { removed_at, ..t })
+        .collect();
+    let mut bury =
+        tx.prepare_cached("UPDATE kev_entries SET ord = NULL, removed_at = ?2 WHERE cve_id = ?1")?;
+    for tombstone in &removed {
+        bury.execute(params![tombstone.cve_id, released])?;
+    }
+
+    let mut import = KevImport {
+        removed,
+        ..KevImport::default()
+    };
+    for (ord, entry) in catalog.entries.iter().enumerate() {
+        write_kev_entry(tx, entry, ord, released)?;
+        match known.get(&entry.cve_id) {
+            Some(true) => import.kept += 1,
+            Some(false) | None => import.added += 1,
+        }
+    }
+    tx.prepare_cached(
+        "INSERT INTO kev_catalog
+             (id, catalog_version, date_released, source_kind, source_location, fetched_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET
+             catalog_version = excluded.catalog_version,
+             date_released = excluded.date_released, source_kind = excluded.source_kind,
+             source_location = excluded.source_location, fetched_at = excluded.fetched_at",
+    )?
+    .execute(params![
+        catalog.catalog_version,
+        released,
+        source.kind,
+        source.location,
+        source.fetched_at.timestamp_millis()
+    ])?;
+    Ok(import)
+}
+
+/// Make `entry` live at position `ord`: new, refreshed, or back from its tombstone (which is
+/// cleared). `first_seen` is only written for a CVE never seen before.
+fn write_kev_entry(
+    tx: &Transaction<'_>,
+    entry: &KevEntry,
+    ord: usize,
+    released: i64,
+) -> Result<(), StoreError> {
+    let body = serde_json::to_string(entry).map_err(|e| StoreError::InvalidInput {
+        what: format!("KEV entry {} cannot be written as JSON: {e}", entry.cve_id),
+    })?;
+    // The WHERE clause skips the write for an entry that did not change, so a daily import
+    // rewrites only what moved.
+    tx.prepare_cached(
+        "INSERT INTO kev_entries (cve_id, body, ord, first_seen, removed_at)
+         VALUES (?1, ?2, ?3, ?4, NULL)
+         ON CONFLICT (cve_id) DO UPDATE SET
+             body = excluded.body, ord = excluded.ord, removed_at = NULL
+         WHERE body IS NOT excluded.body OR ord IS NOT excluded.ord
+            OR removed_at IS NOT NULL",
+    )?
+    .execute(params![entry.cve_id, body, count_to_sql(ord), released])?;
+    Ok(())
+}
+
+/// The live catalogue, where it was read, and every tombstone.
+pub(super) fn read_kev(tx: &Transaction<'_>) -> Result<KevView, StoreError> {
+    let header = tx
+        .prepare_cached(
+            "SELECT catalog_version, date_released, source_kind, source_location, fetched_at
+             FROM kev_catalog WHERE id = 1",
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    let tombstones = read_kev_tombstones(tx)?;
+    let Some((catalog_version, released, kind, location, fetched_at)) = header else {
+        return Ok(KevView {
+            catalog: None,
+            source: None,
+            tombstones,
+        });
+    };
+    let catalog = KevCatalog {
+        catalog_version,
+        date_released: from_ms(released, "kev_catalog.date_released")?,
+        entries: read_kev_entries(tx)?,
+    };
+    let source = Source {
+        kind,
+        location,
+        fetched_at: from_ms(fetched_at, "kev_catalog.fetched_at")?,
+    };
+    Ok(KevView {
+        catalog: Some(catalog),
+        source: Some(source),
+        tombstones,
+    })
+}
+
+fn read_kev_entries(tx: &Transaction<'_>) -> Result<Vec<KevEntry>, StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT cve_id, body FROM kev_entries WHERE ord IS NOT NULL ORDER BY ord",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut entries = Vec::new();
+    while let Some(row) = rows.next()? {
+        let cve_id: String = row.get(0)?;
+        let body: String = row.get(1)?;
+        let entry: KevEntry = serde_json::from_str(&body).map_err(|e| {
+            StoreError::corrupt(format!(
+                "KEV entry {cve_id}: stored JSON is not an entry: {e}"
+            ))
+        })?;
+        if entry.cve_id != cve_id {
+            return Err(StoreError::corrupt(format!(
+                "KEV entry {cve_id}: stored JSON is the entry of {}",
+                entry.cve_id
+            )));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+fn read_kev_tombstones(tx: &Transaction<'_>) -> Result<Vec<KevTombstone>, StoreError> {
+    let raw = tx
+        .prepare_cached(
+            "SELECT cve_id, removed_at FROM kev_entries
+             WHERE removed_at IS NOT NULL ORDER BY cve_id",
+        )?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    raw.into_iter()
+        .map(|(cve_id, removed_at)| {
+            Ok(KevTombstone {
+                cve_id,
+                removed_at: from_ms(removed_at, "kev_entries.removed_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Refuse a feed the store cannot hold: a CVE scored twice, or a score or percentile that
+/// is not a probability.
+pub(super) fn check_epss(feed: &EpssFeed) -> Result<(), StoreError> {
+    let invalid = |what: String| Err(StoreError::InvalidInput { what });
+    let mut seen = HashSet::new();
+    for row in &feed.rows {
+        if !seen.insert(row.cve.as_str()) {
+            return invalid(format!(
+                "EPSS feed {} scores {} twice",
+                feed.model_version, row.cve
+            ));
+        }
+        for (field, value) in [("score", row.epss), ("percentile", row.percentile)] {
+            if !(0.0..=1.0).contains(&value) {
+                return invalid(format!(
+                    "EPSS {field} of {} is {value}, not a probability in [0, 1]",
+                    row.cve
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The body of [`Store::import_epss`](crate::Store::import_epss); `feed` passed
+/// [`check_epss`]. Returns how many scores are stored.
+pub(super) fn import_epss_tx(
+    tx: &Transaction<'_>,
+    feed: &EpssFeed,
+    source: &Source,
+) -> Result<usize, StoreError> {
+    let score_date = feed.score_date.timestamp_millis();
+    let stored: Option<i64> = tx
+        .prepare_cached("SELECT score_date FROM epss_feed WHERE id = 1")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    refuse_older("EPSS feed", score_date, stored, "epss_feed.score_date")?;
+    tx.prepare_cached("DELETE FROM epss_scores")?.execute([])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO epss_scores (cve, ord, epss, percentile) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (ord, row) in feed.rows.iter().enumerate() {
+        insert.execute(params![
+            row.cve,
+            count_to_sql(ord),
+            row.epss,
+            row.percentile
+        ])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO epss_feed
+             (id, model_version, score_date, source_kind, source_location, fetched_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET
+             model_version = excluded.model_version, score_date = excluded.score_date,
+             source_kind = excluded.source_kind, source_location = excluded.source_location,
+             fetched_at = excluded.fetched_at",
+    )?
+    .execute(params![
+        feed.model_version,
+        score_date,
+        source.kind,
+        source.location,
+        source.fetched_at.timestamp_millis()
+    ])?;
+    Ok(feed.rows.len())
+}
+
+/// The current EPSS feed and where it was read.
+pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreError> {
+    let header = tx
+        .prepare_cached(
+            "SELECT model_version, score_date, source_kind, source_location, fetched_at
+             FROM epss_feed WHERE id = 1",
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
+        })
+        .optional()?;
+    let Some((model_version, score_date, kind, location, fetched_at)) = header else {
+        return Ok(None);
+    };
+    let rows = tx
+        .prepare_cached("SELECT cve, epss, percentile FROM epss_scores ORDER BY ord")?
+        .query_map([], |r| {
+            Ok(EpssRow {
+                cve: r.get(0)?,
+                epss: r.get(1)?,
+                percentile: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(EpssView {
+        feed: EpssFeed {
+            model_version,
+            score_date: from_ms(score_date, "epss_feed.score_date")?,
+            rows,
+        },
+        source: Source {
+            kind,
+            location,
+            fetched_at: from_ms(fetched_at, "epss_feed.fetched_at")?,
+        },
+    }))
+}
+
+/// [`StoreError::Stale`] when the offered feed (`offered`, unix ms) is older than the stored
+/// one; an equal date is accepted, so importing the same feed twice is harmless.
+fn refuse_older(
+    feed: &str,
+    offered: i64,
+    stored: Option<i64>,
+    column: &str,
+) -> Result<(), StoreError> {
+    match stored {
+        Some(stored) if offered < stored => Err(StoreError::Stale {
+            feed: feed.to_string(),
+            offered: feed_date(from_ms(offered, column)?),
+            stored: feed_date(from_ms(stored, column)?),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn feed_date(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
