@@ -39,6 +39,8 @@ lint:
 bench: plugins
 	$(CARGO) bench -p patchwave-plugin-host --bench plugin
 	$(CARGO) bench -p patchwave-store --bench hosts_show
+	$(CARGO) bench -p patchwave-engine --bench findings
+	$(CARGO) bench -p patchwave-rollout --bench decide
 
 fleet-up:
 	tests/fleet/fleet deps

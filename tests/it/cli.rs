@@ -151,7 +151,10 @@ fn a_tampered_audit_line_is_named() {
 fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
     let cli = Cli::new();
     for (vector, want) in [
-        ("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "9.8 Critical\n"),
+        (
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            "9.8 Critical\n",
+        ),
         ("CVSS:3.0/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H", "7.8 High\n"),
         (
             "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N",

@@ -10,5 +10,6 @@ mod support;
 
 mod cli;
 mod debian_local;
+mod findings;
 mod fleet;
 mod sandbox;

@@ -171,7 +171,7 @@ impl VersionOracle for PluginOracle {
         let base = ecosystem_base(ecosystem);
         self.plugins
             .iter()
-            .find(|p| p.manifest().ecosystems.iter().any(|e| *e == base))
+            .find(|p| p.manifest().ecosystems.contains(&base))
             .map(|p| p.name().to_string())
     }
 }
