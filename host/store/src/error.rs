@@ -67,6 +67,16 @@ pub enum StoreError {
         /// The host.
         host: HostId,
     },
+    /// Another runner saved the record since it was loaded (optimistic concurrency).
+    #[error("{what} was changed by another runner (expected revision {expected}, found {found})")]
+    Conflict {
+        /// What was being saved.
+        what: String,
+        /// The revision loaded.
+        expected: i64,
+        /// The revision found.
+        found: i64,
+    },
     /// A feed older than the one stored was offered (e.g. an old KEV catalogue): refused so
     /// an old mirror never rolls newer data back.
     #[error("{feed} from {offered} is older than the stored one from {stored}: not imported")]

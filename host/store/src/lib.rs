@@ -27,6 +27,16 @@
 //! An older KEV catalogue or EPSS feed than the stored one is refused
 //! ([`StoreError::Stale`]).
 //!
+//! What is kept about rollouts (the state machine itself lives in `patchwave-rollout`):
+//! - each rollout's state as JSON (`rollouts`), with its status word beside it for listings
+//!   and a `revision` incremented by every save. A runner passes back the revision it loaded
+//!   ([`Store::save_rollout`]); when another runner saved in between, nothing is written and
+//!   [`StoreError::Conflict`] is returned (optimistic concurrency between runners);
+//! - an inbox of operator commands (start, approve, abort, rollback) per rollout
+//!   (`rollout_inbox`), posted by [`Store::post_rollout_observation`] and marked consumed
+//!   by the save whose state took them into account, in the same transaction, so a command
+//!   is acted on exactly once even when a runner dies between ticks.
+//!
 //! [`inventory_digest`]: patchwave_core::inventory::inventory_digest
 
 mod error;
@@ -39,7 +49,7 @@ pub use error::StoreError;
 pub use model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
     InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

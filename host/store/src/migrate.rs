@@ -38,6 +38,11 @@ pub const SQLITE: &[Migration] = &[
         name: "advisories",
         sql: include_str!("../migrations/sqlite/0003_advisories.sql"),
     },
+    Migration {
+        version: 4,
+        name: "rollouts",
+        sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.

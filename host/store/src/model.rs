@@ -302,3 +302,35 @@ pub struct EpssView {
     /// Where they were read from and when.
     pub source: Source,
 }
+
+/// A rollout as stored: its state (JSON of `patchwave_rollout::Rollout`) and its inbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolloutRecord {
+    /// The rollout id.
+    pub id: String,
+    /// Incremented by every save; pass it back to `save_rollout`.
+    pub revision: i64,
+    /// The status word saved with the state (for listing without parsing the state).
+    pub status: String,
+    /// The state.
+    pub state: serde_json::Value,
+    /// Operator observations posted and not yet consumed: (sequence, observation).
+    pub inbox: Vec<(i64, serde_json::Value)>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One line of `rollout list`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RolloutSummaryRow {
+    /// The rollout id.
+    pub id: String,
+    /// The status word.
+    pub status: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    pub updated_at: DateTime<Utc>,
+}

@@ -30,11 +30,12 @@ use crate::migrate::{self, Migration};
 use crate::model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
     InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
 };
 use crate::store::Store;
 
 mod feeds;
+mod rollouts;
 #[cfg(test)]
 mod tests;
 
@@ -666,6 +667,74 @@ impl Store for SqliteStore {
                 )));
             }
             Ok(packages)
+        })
+        .await
+    }
+
+    async fn create_rollout(
+        &self,
+        id: &str,
+        status: &str,
+        state: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let write = rollouts::RolloutWrite::new(id, status, state, at)?;
+        self.run("create_rollout", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            rollouts::create_rollout_tx(&tx, &write)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rollout(&self, id: &str) -> Result<Option<RolloutRecord>, StoreError> {
+        let id = id.to_string();
+        self.run("rollout", move |conn| {
+            rollouts::read_rollout(&conn.transaction()?, &id)
+        })
+        .await
+    }
+
+    async fn save_rollout(
+        &self,
+        id: &str,
+        expected_revision: i64,
+        status: &str,
+        state: &serde_json::Value,
+        consumed: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let write = rollouts::RolloutWrite::new(id, status, state, at)?;
+        self.run("save_rollout", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let revision = rollouts::save_rollout_tx(&tx, &write, expected_revision, consumed)?;
+            tx.commit()?;
+            Ok(revision)
+        })
+        .await
+    }
+
+    async fn post_rollout_observation(
+        &self,
+        id: &str,
+        observation: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
+        let observation = rollouts::observation_json(id, observation)?;
+        let id = id.to_string();
+        self.run("post_rollout_observation", move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let seq = rollouts::post_observation_tx(&tx, &id, &observation, at)?;
+            tx.commit()?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    async fn rollouts(&self) -> Result<Vec<RolloutSummaryRow>, StoreError> {
+        self.run("rollouts", |conn| {
+            rollouts::read_rollouts(&conn.transaction()?)
         })
         .await
     }

@@ -10,8 +10,8 @@ use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
 
 use crate::model::{
     AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord, InventoryId,
-    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, ScanAttempt,
-    ScanOutcome,
+    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, RolloutRecord,
+    RolloutSummaryRow, ScanAttempt, ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
@@ -160,4 +160,46 @@ pub trait Store: Send + Sync {
 
     /// The packages of one inventory, sorted by [`package_order`](crate::package_order).
     async fn inventory_packages(&self, id: InventoryId) -> Result<Vec<Installed>, StoreError>;
+
+    // ----- Rollouts (state owned by `patchwave-rollout`, kept here as JSON) -----
+
+    /// Create a rollout with its first state. Fails with [`StoreError::InvalidInput`] when
+    /// the id exists.
+    async fn create_rollout(
+        &self,
+        id: &str,
+        status: &str,
+        state: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// A rollout's latest state and the operator observations posted since it was saved
+    /// (oldest first); `None` for an unknown id.
+    async fn rollout(&self, id: &str) -> Result<Option<RolloutRecord>, StoreError>;
+
+    /// Save a rollout's next state and mark the inbox consumed up to `consumed` (the highest
+    /// inbox sequence the state took into account), in one transaction. `expected_revision`
+    /// is the revision that was loaded: when another runner saved in between, nothing is
+    /// written and [`StoreError::Conflict`] is returned. Returns the new revision.
+    async fn save_rollout(
+        &self,
+        id: &str,
+        expected_revision: i64,
+        status: &str,
+        state: &serde_json::Value,
+        consumed: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Post an operator observation (start, approve, abort, rollback) to a rollout's inbox;
+    /// the next tick consumes it. Returns its sequence number.
+    async fn post_rollout_observation(
+        &self,
+        id: &str,
+        observation: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Every rollout, newest first.
+    async fn rollouts(&self) -> Result<Vec<RolloutSummaryRow>, StoreError>;
 }
