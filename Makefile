@@ -44,7 +44,7 @@ bench: plugins
 
 fleet-up:
 	tests/fleet/fleet deps
-	tests/fleet/fleet up 15
+	tests/fleet/fleet up 20
 
 fleet-down:
 	tests/fleet/fleet down

@@ -2,7 +2,7 @@
 //!
 //! Host assignment keeps the tests independent (they run concurrently): h01–h10 are only
 //! read; h11 apply/rollback; h12 failing postinst; h13 link cut mid-apply; h14 killed
-//! mid-scan; h15 host key changes.
+//! mid-scan; h15 host key changes; h16 (non-prod) and h17–h20 a staged rollout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -483,4 +483,88 @@ fn unknown_and_changed_host_keys_are_refused_until_enrolled() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = patchwave(&config, &["scan"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// A good patch goes canary (h16) → soak → smoke → four prod waves of one host each, driven
+/// only by `patchwave rollout start` and `tick`, and ends verified on every host — checked
+/// inside each host, not through patchwave.
+#[test]
+fn a_good_patch_passes_canary_and_every_wave_and_ends_verified_everywhere() {
+    let fleet = fleet_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = ["h16", "h17", "h18", "h19", "h20"];
+    let config = fleet.config_with(
+        dir.path(),
+        &hosts,
+        &fleet.known_hosts(),
+        "[rollout]\nsoak = \"2s\"\n",
+    );
+    for h in hosts {
+        assert_eq!(state_inside(&fleet, h, "acme-web").1, "1.0-1", "{h} before");
+    }
+    let (code, out, err) = patchwave(&config, &["scan"]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let plan_args = [
+        "--pin",
+        "acme-web=1.0-2",
+        "--ecosystem",
+        "Debian:12",
+        "--class",
+        "high",
+    ];
+    let mut args = vec!["rollout", "plan"];
+    args.extend(plan_args);
+    let (code, out, err) = patchwave(&config, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    for stage in [
+        "canary: 1 hosts",
+        "wave 1: 1 hosts",
+        "wave 2: 1 hosts",
+        "wave 3: 1 hosts",
+        "wave 4: 1 hosts",
+    ] {
+        assert!(out.contains(stage), "{stage} in\n{out}");
+    }
+    assert!(
+        out.contains("acme-web 1.0-1 -> 1.0-2 (rollback: downgrade to 1.0-1, hold)"),
+        "{out}"
+    );
+
+    let mut args = vec!["rollout", "start", "--id", "ro-good"];
+    args.extend(plan_args);
+    let (code, out, err) = patchwave(&config, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    // The canary ran and now soaks; prod is untouched.
+    assert!(out.contains("waiting for canary soak"), "{out}");
+    assert_eq!(
+        state_inside(&fleet, "h16", "acme-web"),
+        ("ii".into(), "1.0-2".into())
+    );
+    for h in &hosts[1..] {
+        assert_eq!(
+            state_inside(&fleet, h, "acme-web").1,
+            "1.0-1",
+            "{h} during the soak"
+        );
+    }
+
+    let mut last = String::new();
+    wait_until("the rollout to finish", Duration::from_secs(120), || {
+        let (code, out, err) = patchwave(&config, &["rollout", "tick", "ro-good"]);
+        assert_eq!(code, 0, "{out}{err}");
+        last = out;
+        last.contains("finished")
+    });
+    assert!(last.contains("Completed"), "{last}");
+    for h in hosts {
+        assert_eq!(
+            state_inside(&fleet, h, "acme-web"),
+            ("ii".into(), "1.0-2".into()),
+            "{h} after the rollout"
+        );
+    }
+    let (code, out, _) = patchwave(&config, &["rollout", "status", "ro-good"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ro-good: completed"), "{out}");
 }

@@ -279,8 +279,20 @@ impl Fleet {
     }
 
     /// A patchwave config for `hosts`, with the Debian plugin granted its manifest, state in
-    /// `dir/state`, plugins from `dir/plugins`, and the given known_hosts file.
+    /// `dir/state`, plugins from `dir/plugins`, and the given known_hosts file. h01, h02 and
+    /// h16 are non-prod, the others prod.
     pub fn config(&self, dir: &Path, hosts: &[&str], known_hosts: &Path) -> PathBuf {
+        self.config_with(dir, hosts, known_hosts, "")
+    }
+
+    /// [`Fleet::config`] with `extra` TOML appended (e.g. a `[rollout]` policy).
+    pub fn config_with(
+        &self,
+        dir: &Path,
+        hosts: &[&str],
+        known_hosts: &Path,
+        extra: &str,
+    ) -> PathBuf {
         let plugins = dir.join("plugins");
         std::fs::create_dir_all(&plugins).unwrap();
         std::fs::copy(wasm("patchwave_plugin_debian"), plugins.join("debian.wasm")).unwrap();
@@ -295,7 +307,7 @@ impl Fleet {
         );
         for id in hosts {
             let h = self.host(id);
-            let env = if *id == "h01" || *id == "h02" {
+            let env = if matches!(*id, "h01" | "h02" | "h16") {
                 "non-prod"
             } else {
                 "prod"
@@ -306,6 +318,7 @@ impl Fleet {
                 h["port"]
             ));
         }
+        toml.push_str(extra);
         let path = dir.join("patchwave.toml");
         std::fs::write(&path, toml).unwrap();
         path

@@ -6,4 +6,5 @@ pub mod cvss;
 pub mod findings;
 pub mod hosts;
 pub mod plugin;
+pub mod rollout;
 pub mod scan;

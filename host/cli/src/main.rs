@@ -73,6 +73,11 @@ enum Command {
         #[command(subcommand)]
         command: commands::advisories::Command,
     },
+    /// Staged rollouts: canary, soak, waves, gates, rollback.
+    Rollout {
+        #[command(subcommand)]
+        command: commands::rollout::Command,
+    },
     /// Findings: vulnerable packages per host, classified, with SLA due dates.
     Findings(commands::findings::Args),
     /// Print the base score and severity of a CVSS v3.0, v3.1 or v4.0 vector, e.g.
@@ -123,6 +128,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit { command } => commands::audit::run(&ctx, command).await,
         Command::Advisories { command } => commands::advisories::run(&ctx, command).await,
         Command::Findings(args) => commands::findings::run(&ctx, args).await,
+        Command::Rollout { command } => commands::rollout::run(&ctx, command).await,
         Command::Cvss { vector } => commands::cvss::run(&vector),
     }
 }

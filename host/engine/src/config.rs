@@ -56,6 +56,12 @@ struct RawConfig {
     /// Classification policy (`patchwave_advisory::PolicyConfig`), checked as a whole.
     #[serde(default)]
     classify: Option<toml::Value>,
+    /// Rollout policy (`patchwave_rollout::Policy`), checked as a whole.
+    #[serde(default)]
+    rollout: Option<toml::Value>,
+    /// Health sources gating rollout stages.
+    #[serde(default)]
+    health: crate::health::HealthConfig,
     #[serde(default)]
     advisories: RawAdvisories,
 }
@@ -305,6 +311,12 @@ pub struct Config {
     pub policy: patchwave_advisory::Policy,
     /// Advisory feeds (`[advisories]`).
     pub advisories: AdvisorySources,
+    /// How rollouts are staged and gated (`[rollout]`).
+    pub rollout: patchwave_rollout::Policy,
+    /// Health sources that gate rollout stages (`[health]`).
+    pub health: crate::health::HealthConfig,
+    /// Directory relative paths in the config are taken from.
+    pub base_dir: PathBuf,
 }
 
 /// Parse `30s`, `10m`, `26h`, `7d`, `250ms`.
@@ -606,9 +618,19 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         ubuntu_pro: raw.advisories.ubuntu_pro.unwrap_or(false),
     };
 
+    let rollout = match raw.rollout {
+        None => patchwave_rollout::Policy::default(),
+        Some(value) => compile_rollout_policy(value, problems),
+    };
+
+    problems.extend(raw.health.validate());
+
     Config {
         policy,
         advisories,
+        rollout,
+        health: raw.health,
+        base_dir: base.to_path_buf(),
         state_dir,
         store_path,
         audit_log,
@@ -618,6 +640,27 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         plugin_dir,
         plugins,
         hosts,
+    }
+}
+
+/// `[rollout]` as a rollout policy; every problem lands in `problems`.
+fn compile_rollout_policy(
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> patchwave_rollout::Policy {
+    let policy: patchwave_rollout::Policy = match value.try_into() {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("rollout: {}", e.to_string().trim()));
+            return patchwave_rollout::Policy::default();
+        }
+    };
+    match policy.validate() {
+        Ok(()) => policy,
+        Err(errors) => {
+            problems.extend(errors.as_slice().iter().map(|p| format!("rollout.{p}")));
+            patchwave_rollout::Policy::default()
+        }
     }
 }
 

@@ -4,8 +4,10 @@
 pub mod change;
 pub mod config;
 pub mod findings;
+pub mod health;
 pub mod ingest;
 pub mod plugins;
+pub mod rollout;
 pub mod scan;
 pub mod watch;
 

@@ -288,7 +288,7 @@ async fn scan_one(plugins: &PluginSet, target: &HostTarget) -> ScanResult {
     }
 }
 
-async fn choose_plugin(
+pub(crate) async fn choose_plugin(
     plugins: &PluginSet,
     target: &HostTarget,
     transport: Arc<dyn Transport>,

@@ -1,0 +1,653 @@
+//! The rollout executor: the imperative shell around `patchwave_rollout::decide`.
+//!
+//! One [`Executor::tick`] loads a rollout, feeds `decide` the operator observations posted
+//! since the last save, **saves the next state before acting** (that is where intents such
+//! as "applying on h03" are recorded), executes the host actions (apply, verify,
+//! reconcile, rollback, health), feeds their outcomes back and repeats, until the rollout
+//! waits (soak, window, approval) or is finished. A runner killed anywhere leaves a saved
+//! state whose in-flight hosts `decide` reconciles by re-inventory on the next tick, never
+//! applying twice. Saves carry the revision that was loaded, so two runners never both
+//! advance one rollout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use patchwave_core::change::ChangeKind;
+use patchwave_core::{Change, HostId, Installed, PluginError, RollbackStep};
+use patchwave_plugin_host::LoadedPlugin;
+use patchwave_rollout::{decide, Action, Observation, Outcome, Rollout, StageId, Verdict};
+use patchwave_store::{Store, StoreError};
+use patchwave_transport::Transport;
+use serde::{Deserialize, Serialize};
+
+use crate::change::{self, ChangeError, ChangeResult};
+use crate::plugins::PluginSet;
+use crate::scan::{choose_plugin, HostTarget};
+use crate::watch::Watched;
+
+/// Decisions one tick may take before it gives up (a rollout that never waits or finishes
+/// would be a bug in `decide`; the state saved so far is kept).
+const MAX_STEPS: usize = 10_000;
+
+/// What gates a stage on health: the engine's health sources.
+#[async_trait]
+pub trait HealthGate: Send + Sync {
+    /// Record the sources' values before `stage` starts.
+    async fn capture_baseline(&self, stage: &StageId) -> serde_json::Value;
+    /// The combined verdict for the patched `hosts` (id, address), against `baseline`,
+    /// with one line per source for the record.
+    async fn check(
+        &self,
+        baseline: Option<&serde_json::Value>,
+        hosts: &[(HostId, String)],
+    ) -> (Verdict, Vec<String>);
+}
+
+/// No health sources configured: every check is a go (the gate still requires every host
+/// verified and the failure budgets kept).
+pub struct NoHealthSources;
+
+#[async_trait]
+impl HealthGate for NoHealthSources {
+    async fn capture_baseline(&self, _stage: &StageId) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    async fn check(
+        &self,
+        _baseline: Option<&serde_json::Value>,
+        _hosts: &[(HostId, String)],
+    ) -> (Verdict, Vec<String>) {
+        (Verdict::Go, vec!["no health sources configured".into()])
+    }
+}
+
+#[async_trait]
+impl HealthGate for crate::health::HealthSources {
+    async fn capture_baseline(&self, _stage: &StageId) -> serde_json::Value {
+        let baseline = crate::health::HealthSources::capture_baseline(self).await;
+        serde_json::to_value(&baseline).unwrap_or(serde_json::Value::Null)
+    }
+
+    async fn check(
+        &self,
+        baseline: Option<&serde_json::Value>,
+        hosts: &[(HostId, String)],
+    ) -> (Verdict, Vec<String>) {
+        let baseline: Option<crate::health::Baseline> =
+            baseline.and_then(|b| serde_json::from_value(b.clone()).ok());
+        let report = crate::health::HealthSources::check(self, baseline.as_ref(), hosts).await;
+        let lines = report.lines();
+        (report.verdict, lines)
+    }
+}
+
+/// What the store keeps for a rollout: the pure state plus what only the engine knows.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoredRollout {
+    /// The state `decide` works on.
+    pub rollout: Rollout,
+    /// Health baselines captured before each stage, by stage name.
+    #[serde(default)]
+    pub baselines: BTreeMap<String, serde_json::Value>,
+    /// The last health report lines, by stage name.
+    #[serde(default)]
+    pub health: BTreeMap<String, Vec<String>>,
+}
+
+/// Why a tick failed. The state saved before the failure stands.
+#[derive(Debug, thiserror::Error)]
+pub enum RolloutError {
+    /// No rollout with this id.
+    #[error("no rollout `{0}`")]
+    NotFound(String),
+    /// The store failed or another runner advanced the rollout.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored state could not be read.
+    #[error("rollout `{id}`: stored state unreadable: {detail}")]
+    Corrupt {
+        /// The rollout.
+        id: String,
+        /// Why.
+        detail: String,
+    },
+    /// `decide` never reached a wait or the end.
+    #[error("rollout `{0}` made {MAX_STEPS} decisions in one tick without waiting or finishing")]
+    NoProgress(String),
+}
+
+/// How a tick ended.
+#[derive(Debug)]
+pub struct TickReport {
+    /// The state saved last.
+    pub rollout: Rollout,
+    /// Decisions taken (each one saved).
+    pub decisions: usize,
+    /// What the rollout waits for now (`None` when finished).
+    pub waiting: Option<String>,
+    /// How it ended, when it did.
+    pub outcome: Option<Outcome>,
+}
+
+/// Runs rollouts against the fleet.
+pub struct Executor {
+    store: Arc<dyn Store>,
+    plugins: Arc<PluginSet>,
+    targets: HashMap<HostId, HostTarget>,
+    health: Arc<dyn HealthGate>,
+    concurrency: usize,
+}
+
+fn corrupt(id: &str, e: impl std::fmt::Display) -> RolloutError {
+    RolloutError::Corrupt {
+        id: id.to_string(),
+        detail: e.to_string(),
+    }
+}
+
+/// The status word kept next to the state for listings.
+pub fn status_word(rollout: &Rollout) -> String {
+    serde_json::to_value(rollout.status())
+        .ok()
+        .and_then(|v| match v {
+            serde_json::Value::String(s) => Some(s),
+            serde_json::Value::Object(m) => m
+                .get("kind")
+                .or_else(|| m.get("status"))
+                .and_then(|k| k.as_str().map(str::to_string))
+                .or_else(|| m.keys().next().cloned()),
+            _ => None,
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+impl Executor {
+    /// An executor over these hosts (by id), plugins and store, running at most
+    /// `concurrency` host steps at once.
+    pub fn new(
+        store: Arc<dyn Store>,
+        plugins: Arc<PluginSet>,
+        targets: Vec<HostTarget>,
+        health: Arc<dyn HealthGate>,
+        concurrency: usize,
+    ) -> Executor {
+        Executor {
+            store,
+            plugins,
+            targets: targets
+                .into_iter()
+                .map(|t| (t.config.id.clone(), t))
+                .collect(),
+            health,
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    /// Store a new rollout (status `planned`; it starts with a `Start` observation).
+    pub async fn create(&self, rollout: Rollout, now: DateTime<Utc>) -> Result<(), RolloutError> {
+        let id = rollout.id().to_string();
+        let stored = StoredRollout {
+            rollout,
+            baselines: BTreeMap::new(),
+            health: BTreeMap::new(),
+        };
+        let state = serde_json::to_value(&stored).map_err(|e| corrupt(&id, e))?;
+        self.store
+            .create_rollout(&id, &status_word(&stored.rollout), &state, now)
+            .await?;
+        Ok(())
+    }
+
+    /// Post an operator observation; the next tick acts on it.
+    pub async fn post(
+        &self,
+        id: &str,
+        observation: &Observation,
+        now: DateTime<Utc>,
+    ) -> Result<i64, RolloutError> {
+        let value = serde_json::to_value(observation).map_err(|e| corrupt(id, e))?;
+        Ok(self.store.post_rollout_observation(id, &value, now).await?)
+    }
+
+    /// Load a rollout's stored state.
+    pub async fn load(&self, id: &str) -> Result<StoredRollout, RolloutError> {
+        let record = self
+            .store
+            .rollout(id)
+            .await?
+            .ok_or_else(|| RolloutError::NotFound(id.to_string()))?;
+        serde_json::from_value(record.state).map_err(|e| corrupt(id, e))
+    }
+
+    /// Advance a rollout as far as it goes now (see the module documentation). `clock`
+    /// gives the time of each decision.
+    pub async fn tick(
+        &self,
+        id: &str,
+        clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    ) -> Result<TickReport, RolloutError> {
+        let record = self
+            .store
+            .rollout(id)
+            .await?
+            .ok_or_else(|| RolloutError::NotFound(id.to_string()))?;
+        let mut stored: StoredRollout =
+            serde_json::from_value(record.state).map_err(|e| corrupt(id, e))?;
+        let mut revision = record.revision;
+        let mut consumed = record.inbox.last().map(|(seq, _)| *seq);
+        let mut observations = Vec::new();
+        for (seq, value) in record.inbox {
+            match serde_json::from_value::<Observation>(value) {
+                Ok(o) => observations.push(o),
+                Err(e) => {
+                    tracing::warn!(rollout = id, seq, error = %e, "ignoring an unreadable operator observation")
+                }
+            }
+        }
+        for decisions in 1..=MAX_STEPS {
+            let now = clock();
+            let decision = decide(&stored.rollout, now, &observations);
+            stored.rollout = decision.state;
+            let state = serde_json::to_value(&stored).map_err(|e| corrupt(id, e))?;
+            revision = self
+                .store
+                .save_rollout(
+                    id,
+                    revision,
+                    &status_word(&stored.rollout),
+                    &state,
+                    consumed.take(),
+                    now,
+                )
+                .await?;
+            let mut waiting = None;
+            let mut outcome = None;
+            let mut work = Vec::new();
+            for action in decision.actions {
+                match action {
+                    Action::WaitUntil { at, reason } => {
+                        waiting = Some(format!(
+                            "{reason} until {}",
+                            at.format("%Y-%m-%d %H:%M:%S UTC")
+                        ))
+                    }
+                    Action::AwaitApproval { reason } => {
+                        waiting = Some(format!("approval: {reason}"))
+                    }
+                    Action::Finished { outcome: o } => outcome = Some(o),
+                    other => work.push(other),
+                }
+            }
+            if work.is_empty() {
+                return Ok(TickReport {
+                    rollout: stored.rollout,
+                    decisions,
+                    waiting,
+                    outcome,
+                });
+            }
+            observations = self.execute(&mut stored, work).await?;
+        }
+        Err(RolloutError::NoProgress(id.to_string()))
+    }
+
+    /// Execute host actions, `concurrency` at a time; health actions run after them.
+    async fn execute(
+        &self,
+        stored: &mut StoredRollout,
+        actions: Vec<Action>,
+    ) -> Result<Vec<Observation>, RolloutError> {
+        let mut out = Vec::new();
+        let mut host_steps = Vec::new();
+        for action in actions {
+            match action {
+                Action::CaptureBaseline { stage } => {
+                    let baseline = self.health.capture_baseline(&stage).await;
+                    stored.baselines.insert(stage.to_string(), baseline);
+                    out.push(Observation::BaselineCaptured { stage });
+                }
+                Action::CheckHealth {
+                    stage,
+                    check,
+                    hosts,
+                } => {
+                    let addressed: Vec<(HostId, String)> = hosts
+                        .iter()
+                        .map(|h| {
+                            let address = self
+                                .targets
+                                .get(h)
+                                .map(|t| t.config.address())
+                                .unwrap_or_default();
+                            (h.clone(), address)
+                        })
+                        .collect();
+                    let baseline = stored.baselines.get(&stage.to_string());
+                    let (verdict, lines) = self.health.check(baseline, &addressed).await;
+                    stored.health.insert(stage.to_string(), lines);
+                    out.push(Observation::Health {
+                        stage,
+                        check,
+                        verdict,
+                    });
+                }
+                other => host_steps.push(other),
+            }
+        }
+        let plan = Arc::new(stored.rollout.plan().clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for action in host_steps {
+            let host = match &action {
+                Action::Apply { host, .. }
+                | Action::Verify { host }
+                | Action::Reconcile { host, .. }
+                | Action::Rollback { host } => host.clone(),
+                _ => continue,
+            };
+            let Some(target) = self.targets.get(&host).cloned() else {
+                out.push(Observation::HostLost {
+                    host,
+                    reason: "not in the configuration any more".into(),
+                });
+                continue;
+            };
+            let wanted: Vec<Change> = plan
+                .changes_for(&host)
+                .map(<[Change]>::to_vec)
+                .unwrap_or_default();
+            let (store, plugins, gate) = (self.store.clone(), self.plugins.clone(), gate.clone());
+            tasks.spawn(async move {
+                let _slot = gate.acquire_owned().await;
+                step(store.as_ref(), &plugins, &target, action, &wanted).await
+            });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(observation)) => out.push(observation),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => {
+                    return Err(RolloutError::Corrupt {
+                        id: stored.rollout.id().to_string(),
+                        detail: format!("a host step panicked: {e}"),
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One host action, turned into its observation. Store failures abort the tick (the saved
+/// state still says what was in flight); everything about the host becomes an observation.
+async fn step(
+    store: &dyn Store,
+    plugins: &PluginSet,
+    target: &HostTarget,
+    action: Action,
+    wanted: &[Change],
+) -> Result<Observation, RolloutError> {
+    let host = target.config.id.clone();
+    let watched = Watched::new(target.transport.clone());
+    let transport: Arc<dyn Transport> = watched.clone();
+    let lost_or = |e: PluginError, other: Observation| {
+        if watched.lost_host() {
+            Observation::HostLost {
+                host: host.clone(),
+                reason: e.to_string(),
+            }
+        } else {
+            other
+        }
+    };
+    let plugin = match choose_plugin(plugins, target, transport.clone()).await {
+        Ok((plugin, _)) => plugin,
+        Err(e) => {
+            let why = e.to_string();
+            let failed = match &action {
+                Action::Apply { .. } => Observation::Applied {
+                    host: host.clone(),
+                    ok: false,
+                    detail: why,
+                },
+                Action::Rollback { .. } => Observation::RolledBack {
+                    host: host.clone(),
+                    ok: false,
+                    detail: why,
+                },
+                _ => Observation::HostLost {
+                    host: host.clone(),
+                    reason: why,
+                },
+            };
+            return Ok(lost_or(e, failed));
+        }
+    };
+    match action {
+        Action::Apply { changes, .. } => apply(store, &plugin, transport, &host, &changes).await,
+        Action::Verify { .. } => Ok(match plugin.inventory(transport).await {
+            Ok(inventory) => {
+                let (ok, detail) = verify(wanted, &inventory);
+                Observation::Verified { host, ok, detail }
+            }
+            Err(e) => lost_or(
+                e.clone(),
+                Observation::Verified {
+                    host: host.clone(),
+                    ok: false,
+                    detail: format!("re-inventory failed: {e}"),
+                },
+            ),
+        }),
+        Action::Reconcile { step, .. } => Ok(match plugin.inventory(transport).await {
+            Ok(inventory) => Observation::Reconciled {
+                host,
+                took: took(step, wanted, &inventory),
+            },
+            Err(e) => Observation::HostLost {
+                host,
+                reason: format!("re-inventory failed: {e}"),
+            },
+        }),
+        Action::Rollback { .. } => rollback(store, &plugin, transport, &host, wanted).await,
+        _ => Ok(Observation::HostLost {
+            host,
+            reason: "not a host action".into(),
+        }),
+    }
+}
+
+async fn apply(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    host: &HostId,
+    changes: &[Change],
+) -> Result<Observation, RolloutError> {
+    let result = change::apply(store, plugin, transport, changes).await;
+    observe(host, result, "applied", |host, ok, detail| {
+        Observation::Applied { host, ok, detail }
+    })
+}
+
+/// The observation for a recorded change: `make(host, ok, detail)` for what the plugin
+/// reported, `HostLost` when the host went away mid-change. Store failures end the tick.
+fn observe(
+    host: &HostId,
+    result: Result<change::Recorded, ChangeError>,
+    done: &str,
+    make: fn(HostId, bool, String) -> Observation,
+) -> Result<Observation, RolloutError> {
+    let host = host.clone();
+    Ok(match result {
+        Ok(recorded) => match recorded.result {
+            ChangeResult::Applied(_) => make(host, true, done.to_string()),
+            ChangeResult::Failed(report) => make(
+                host,
+                false,
+                format!("status {}: {}", report.status, tail(&report.output)),
+            ),
+            ChangeResult::Error(e) => make(host, false, e.to_string()),
+            ChangeResult::Unknown(e) => Observation::HostLost {
+                host,
+                reason: e.to_string(),
+            },
+        },
+        Err(ChangeError::NoRollbackPlan(e)) => {
+            make(host, false, format!("not run: no rollback plan: {e}"))
+        }
+        Err(ChangeError::Store(e)) => return Err(e.into()),
+    })
+}
+
+/// Roll back the host's latest recorded apply of exactly these changes, with the plan
+/// recorded before it.
+async fn rollback(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    host: &HostId,
+    wanted: &[Change],
+) -> Result<Observation, RolloutError> {
+    let request = serde_json::to_string(wanted).unwrap_or_default();
+    let applied = store
+        .changes(host, 50)
+        .await?
+        .into_iter()
+        .find(|c| c.kind == ChangeKind::Apply && c.request == request);
+    let steps: Option<Vec<RollbackStep>> = applied
+        .as_ref()
+        .and_then(|c| c.rollback_plan.as_deref())
+        .and_then(|p| serde_json::from_str(p).ok());
+    let Some(steps) = steps else {
+        return Ok(Observation::RolledBack {
+            host: host.clone(),
+            ok: false,
+            detail: "no recorded apply with a rollback plan for these changes".into(),
+        });
+    };
+    let result = change::rollback(store, plugin, transport, &steps).await;
+    observe(host, result, "rolled back", |host, ok, detail| {
+        Observation::RolledBack { host, ok, detail }
+    })
+}
+
+/// Every pinned version is installed (exit codes are not trusted: the inventory decides).
+fn verify(wanted: &[Change], inventory: &[Installed]) -> (bool, String) {
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|c| {
+            !inventory
+                .iter()
+                .any(|p| p.name == c.name && p.version == c.to)
+        })
+        .map(|c| {
+            let found: Vec<&str> = inventory
+                .iter()
+                .filter(|p| p.name == c.name)
+                .map(|p| p.version.as_str())
+                .collect();
+            format!(
+                "{} wanted {} found {}",
+                c.name,
+                c.to,
+                if found.is_empty() {
+                    "nothing".into()
+                } else {
+                    found.join(",")
+                }
+            )
+        })
+        .collect();
+    if missing.is_empty() {
+        (
+            true,
+            format!("{} packages at their pinned versions", wanted.len()),
+        )
+    } else {
+        (false, missing.join("; "))
+    }
+}
+
+/// Whether an interrupted step took, from the inventory: an apply took when any pinned
+/// version is present (a partial apply counts, so it is verified and rolled back rather
+/// than applied over); a rollback took when any previous version is back.
+fn took(step: ChangeKind, wanted: &[Change], inventory: &[Installed]) -> bool {
+    let has = |name: &str, version: &str| {
+        inventory
+            .iter()
+            .any(|p| p.name == name && p.version == version)
+    };
+    match step {
+        ChangeKind::Apply => wanted.iter().any(|c| has(&c.name, &c.to)),
+        ChangeKind::Rollback => wanted.iter().any(|c| match &c.from {
+            Some(from) => has(&c.name, from),
+            None => !inventory.iter().any(|p| p.name == c.name),
+        }),
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pkg(name: &str, version: &str) -> Installed {
+        Installed {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            source: None,
+        }
+    }
+
+    fn change(name: &str, from: Option<&str>, to: &str) -> Change {
+        Change {
+            name: name.into(),
+            from: from.map(str::to_string),
+            to: to.into(),
+        }
+    }
+
+    #[test]
+    fn verification_reads_the_inventory_not_exit_codes() {
+        let wanted = [change("acme-web", Some("1.0-1"), "1.0-2")];
+        assert_eq!(
+            verify(&wanted, &[pkg("acme-web", "1.0-2")]),
+            (true, "1 packages at their pinned versions".into())
+        );
+        assert_eq!(
+            verify(&wanted, &[pkg("acme-web", "1.0-1")]),
+            (false, "acme-web wanted 1.0-2 found 1.0-1".into())
+        );
+        assert_eq!(
+            verify(&wanted, &[]),
+            (false, "acme-web wanted 1.0-2 found nothing".into())
+        );
+    }
+
+    #[test]
+    fn an_interrupted_step_took_when_the_inventory_shows_it() {
+        let wanted = [
+            change("acme-web", Some("1.0-1"), "1.0-2"),
+            change("acme-new", None, "1.0-1"),
+        ];
+        let before = [pkg("acme-web", "1.0-1")];
+        let partial = [pkg("acme-web", "1.0-2")];
+        assert!(!took(ChangeKind::Apply, &wanted, &before));
+        assert!(took(ChangeKind::Apply, &wanted, &partial));
+        assert!(took(ChangeKind::Rollback, &wanted, &before));
+        assert!(!took(
+            ChangeKind::Rollback,
+            &wanted,
+            &[pkg("acme-web", "1.0-2"), pkg("acme-new", "1.0-1")]
+        ));
+    }
+}
