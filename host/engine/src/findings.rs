@@ -463,42 +463,40 @@ async fn compare_all(
     out: &mut FleetFindings,
 ) -> PrecomputedOrder {
     let mut order = PrecomputedOrder::new();
-    let first = |q: &PackageQuery| index.pairs_for_version(q);
-    compare_round(index, queries, &oracle, out, &mut order, first, true).await;
-    let fixes: Vec<Vec<VersionPair>> = queries
+    // Pairs among a package's advisory events do not depend on the installed version:
+    // once per lookup set.
+    let mut lookups_done: FxHashSet<&[patchwave_advisory::Lookup]> = FxHashSet::default();
+    let first: Vec<Vec<VersionPair>> = queries
+        .iter()
+        .map(|q| {
+            let mut pairs = index.pairs_for_version(q);
+            if lookups_done.insert(q.lookups.as_slice()) {
+                pairs.extend(index.pairs_within_ranges(q));
+            }
+            pairs
+        })
+        .collect();
+    compare_round(queries, first, &oracle, out, &mut order).await;
+    let second: Vec<Vec<VersionPair>> = queries
         .iter()
         .map(|q| index.pairs_among_fixes(q, &order))
         .collect();
-    let mut i = 0usize;
-    let second = |_: &PackageQuery| {
-        let pairs = fixes.get(i).cloned().unwrap_or_default();
-        i += 1;
-        pairs
-    };
-    compare_round(index, queries, &oracle, out, &mut order, second, false).await;
+    compare_round(queries, second, &oracle, out, &mut order).await;
     order
 }
 
-/// One round of comparisons: the pairs `round` gives for each query (plus, in the first
-/// round, the pairs within each lookup set's ranges), deduplicated and batched per comparer.
+/// One round of comparisons: `pairs[i]` are the pairs query `i` needs; deduplicated and
+/// batched per comparer.
 async fn compare_round(
-    index: &AdvisoryIndex,
     queries: &[PackageQuery],
+    pairs: Vec<Vec<VersionPair>>,
     oracle: &Arc<dyn VersionOracle>,
     out: &mut FleetFindings,
     order: &mut PrecomputedOrder,
-    mut round: impl FnMut(&PackageQuery) -> Vec<VersionPair>,
-    within_ranges: bool,
 ) {
-    // comparer name -> (an ecosystem it serves, the distinct pairs). Pairs among a
-    // package's advisory events do not depend on the installed version: once per lookup set.
+    // comparer name -> (an ecosystem it serves, the distinct pairs).
     let mut work: BTreeMap<String, (Ecosystem, FxHashSet<VersionPair>)> = BTreeMap::new();
-    let mut lookups_done: FxHashSet<&[patchwave_advisory::Lookup]> = FxHashSet::default();
-    for q in queries {
-        let mut pairs = round(q);
-        if within_ranges && lookups_done.insert(q.lookups.as_slice()) {
-            pairs.extend(index.pairs_within_ranges(q));
-        }
+    for (q, pairs) in queries.iter().zip(pairs) {
         if pairs.is_empty() {
             continue;
         }

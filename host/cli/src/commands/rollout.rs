@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use patchwave_advisory::{ecosystems_for_host, Ecosystem};
-use patchwave_core::{Change, HostId};
+use patchwave_core::Change;
 use patchwave_engine::findings::{PluginOracle, VersionOracle};
 use patchwave_engine::health::HealthSources;
 use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, TickReport};
@@ -109,7 +109,7 @@ pub enum Command {
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::Plan(args) => {
-            let (planned, _) = build_plan(ctx, &args).await?;
+            let planned = build_plan(ctx, &args).await?;
             print_plan(&planned);
             Ok(())
         }
@@ -118,7 +118,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             id,
             no_tick,
         } => {
-            let (planned, _) = build_plan(ctx, &args).await?;
+            let planned = build_plan(ctx, &args).await?;
             let now = Utc::now();
             let id = id.unwrap_or_else(|| {
                 format!(
@@ -296,7 +296,7 @@ fn parse_class(s: &str) -> Result<PatchClass, Failure> {
 
 /// The plan for `args` from the config's hosts and the store's inventories; hosts whose
 /// installed version is already at or above the pin are up to date.
-async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<(Plan, Vec<HostId>), Failure> {
+async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
     let mut pins = Vec::new();
     let mut problems = Vec::new();
     for p in &args.pins {
@@ -381,12 +381,7 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<(Plan, Vec<HostId>
         reason: reason.clone(),
         by: args.by.clone(),
     });
-    let planned = plan(&manifest, &targets, &ctx.config.rollout, force)
-        .map_err(|e| Failure::new(USAGE, e))?;
-    Ok((
-        planned,
-        skipped.iter().map(|s| HostId::from(s.as_str())).collect(),
-    ))
+    plan(&manifest, &targets, &ctx.config.rollout, force).map_err(|e| Failure::new(USAGE, e))
 }
 
 fn print_plan(planned: &Plan) {
