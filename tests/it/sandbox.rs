@@ -185,10 +185,14 @@ async fn declared_but_ungranted_exec_is_denied_and_audited() {
     // Allowed requests are audited too, with their exit status and duration.
     still_serving(&plugin).await;
     let lines = audit_lines(dir.path());
-    let allowed = lines
-        .iter()
-        .find(|l| l["program"] == "echo")
-        .expect("echo audited");
+    // Logged before it ran, then with its result.
+    let echo: Vec<_> = lines.iter().filter(|l| l["program"] == "echo").collect();
+    assert_eq!(echo.len(), 2, "{echo:?}");
+    assert_eq!(echo[0]["phase"], "start");
+    assert_eq!(echo[0]["decision"], "allowed");
+    assert!(echo[0]["status"].is_null());
+    let allowed = echo[1];
+    assert_eq!(allowed["phase"], "end");
     assert_eq!(allowed["decision"], "allowed");
     assert_eq!(allowed["status"], 0);
     assert!(allowed["duration_ms"].is_u64());
@@ -261,7 +265,10 @@ async fn huge_exec_output_is_cut_off_by_the_transport() {
         "{err:?}"
     );
     let lines = audit_lines(dir.path());
-    let head = lines.iter().find(|l| l["program"] == "head").unwrap();
+    let head = lines
+        .iter()
+        .find(|l| l["program"] == "head" && l["phase"] == "end")
+        .unwrap();
     assert_eq!(head["decision"], "allowed");
     assert!(head["error"].as_str().unwrap().contains("more than"));
     still_serving(&plugin).await;

@@ -13,11 +13,27 @@ use sha2::{Digest, Sha256};
 /// The `prev` of the first line.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Which line of an allowed command this is: an allowed command is logged before it runs
+/// (`start`) and again with its result (`end`), so a runner killed while a command runs still
+/// leaves the request in the log. A denied request is one line without a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditPhase {
+    /// Written before the command is sent to the host; the command runs only if this line
+    /// was written.
+    Start,
+    /// Written after the command ended (or failed to run), with its status or error.
+    End,
+}
+
 /// One exec request as audited.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
-    /// When the request was decided.
+    /// When the request was decided (`start`) or ended (`end`).
     pub time: DateTime<Utc>,
+    /// `start` or `end` for an allowed command; absent for a denied one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<AuditPhase>,
     /// Plugin name.
     pub plugin: String,
     /// SHA-256 of the plugin's wasm.
@@ -38,6 +54,23 @@ pub struct AuditEntry {
     pub duration_ms: Option<u64>,
     /// Transport error when it could not run.
     pub error: Option<String>,
+}
+
+/// An operator's act on a rollout, in the same chain as the exec requests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorEvent {
+    /// When it was recorded.
+    pub time: DateTime<Utc>,
+    /// What happened: `rollout-created`, `rollout-forced`, `rollout-approved`,
+    /// `rollout-aborted`, `rollout-rollback-requested`.
+    pub event: String,
+    /// The rollout.
+    pub rollout: String,
+    /// Who (as given to the command).
+    pub by: String,
+    /// The particulars (a forced plan's reason and the refusals it overrode, an abort's
+    /// reason, the manifest's digest).
+    pub detail: Value,
 }
 
 /// Errors building a chained line.
@@ -61,7 +94,7 @@ fn chain_hash(prev: &str, body: &Value) -> String {
 
 /// Serialize `entry` as the next line after a line whose hash is `prev`.
 /// Returns the line (without newline) and its hash.
-pub fn chain_line(entry: &AuditEntry, prev: &str) -> Result<(String, String), AuditError> {
+pub fn chain_line<T: Serialize>(entry: &T, prev: &str) -> Result<(String, String), AuditError> {
     let mut value = serde_json::to_value(entry)?;
     let map = value.as_object_mut().ok_or(AuditError::NotAnObject)?;
     map.insert("prev".into(), Value::String(prev.to_string()));
@@ -133,6 +166,7 @@ mod tests {
     fn entry(program: &str) -> AuditEntry {
         AuditEntry {
             time: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            phase: Some(AuditPhase::End),
             plugin: "debian".into(),
             plugin_digest: "ab".into(),
             host: "h1".into(),

@@ -5,7 +5,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use patchwave_core::audit::{self, AuditEntry, ChainBreak, GENESIS};
+use patchwave_core::audit::{self, ChainBreak, GENESIS};
+use serde::Serialize;
 
 /// Errors opening, writing or verifying the audit log.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +88,7 @@ impl AuditLog {
     }
 
     /// Append one entry to the chain.
-    pub fn append(&self, entry: &AuditEntry) -> Result<(), AuditLogError> {
+    pub fn append<T: Serialize>(&self, entry: &T) -> Result<(), AuditLogError> {
         let mut tail = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (mut line, hash) = audit::chain_line(entry, &tail.last_hash)?;
         line.push('\n');
@@ -143,10 +144,12 @@ fn last_line(file: &mut File) -> std::io::Result<Option<String>> {
 mod tests {
     use super::*;
     use chrono::Utc;
+    use patchwave_core::audit::AuditEntry;
 
     fn entry(n: usize) -> AuditEntry {
         AuditEntry {
             time: Utc::now(),
+            phase: None,
             plugin: "p".into(),
             plugin_digest: "d".into(),
             host: "h".into(),

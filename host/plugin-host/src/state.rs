@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use patchwave_core::audit::AuditEntry;
+use patchwave_core::audit::{AuditEntry, AuditPhase};
 use patchwave_core::{ExecGrant, ExecRequest, GrantDecision};
 use patchwave_transport::{Command, Transport};
 use wasmtime::component::ResourceTable;
@@ -83,6 +83,7 @@ impl CallState {
         &self,
         req: &ExecRequest,
         decision: &GrantDecision,
+        phase: Option<AuditPhase>,
         ran: Option<(Result<i32, String>, Duration)>,
     ) -> Result<(), String> {
         let (status, error, duration_ms) = match ran {
@@ -92,6 +93,7 @@ impl CallState {
         };
         let entry = AuditEntry {
             time: Utc::now(),
+            phase,
             plugin: self.plugin.name.clone(),
             plugin_digest: self.plugin.digest.clone(),
             host: self.target.host().to_string(),
@@ -135,7 +137,7 @@ impl host::Host for CallState {
         };
         let decision = GrantDecision::decide(&self.plugin.declared, &self.plugin.granted, &req);
         if !decision.allowed() {
-            self.audit(&req, &decision, None)
+            self.audit(&req, &decision, None, None)
                 .map_err(host::ExecError::Denied)?;
             let why = match decision {
                 GrantDecision::Undeclared => "not declared in the plugin's manifest",
@@ -158,6 +160,9 @@ impl host::Host for CallState {
             stdin: cmd.stdin,
             timeout: Duration::from_millis(timeout_ms),
         };
+        // Logged before it runs: a command whose request could not be logged never runs.
+        self.audit(&req, &decision, Some(AuditPhase::Start), None)
+            .map_err(host::ExecError::Failed)?;
         let start = Instant::now();
         let result = self.target.exec(&command).await;
         let took = start.elapsed();
@@ -166,7 +171,7 @@ impl host::Host for CallState {
             Ok(out) => Ok(out.status),
             Err(e) => Err(e.to_string()),
         };
-        self.audit(&req, &decision, Some((ran, took)))
+        self.audit(&req, &decision, Some(AuditPhase::End), Some((ran, took)))
             .map_err(host::ExecError::Failed)?;
         match result {
             Ok(out) => Ok(host::Output {
