@@ -14,17 +14,18 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchwave_core::audit::OperatorEvent;
 use patchwave_core::change::ChangeKind;
 use patchwave_core::{Change, HostId, Installed, PluginError, RollbackStep};
-use patchwave_plugin_host::LoadedPlugin;
+use patchwave_plugin_host::{AuditLog, LoadedPlugin};
 use patchwave_rollout::{decide, Action, Observation, Outcome, Rollout, StageId, Verdict};
-use patchwave_store::{Store, StoreError};
+use patchwave_store::{ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use serde::{Deserialize, Serialize};
 
 use crate::change::{self, ChangeError, ChangeResult};
 use crate::plugins::PluginSet;
-use crate::scan::{choose_plugin, HostTarget};
+use crate::scan::{choose_plugin, scan_and_record, HostTarget};
 use crate::watch::Watched;
 
 /// Decisions one tick may take before it gives up (a rollout that never waits or finishes
@@ -106,6 +107,9 @@ pub enum RolloutError {
     /// The store failed or another runner advanced the rollout.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The audit log refused the record of an operator's act; the act was not done.
+    #[error("not done: the audit log could not record it: {0}")]
+    Audit(String),
     /// The stored state could not be read.
     #[error("rollout `{id}`: stored state unreadable: {detail}")]
     Corrupt {
@@ -139,12 +143,77 @@ pub struct Executor {
     targets: HashMap<HostId, HostTarget>,
     health: Arc<dyn HealthGate>,
     concurrency: usize,
+    audit: Arc<AuditLog>,
+    /// The plugin chosen for each host (by its facts) the first time a step needed it.
+    chosen: Arc<Chosen>,
 }
+
+/// Plugins chosen per host, so a host's facts are read once per executor, not per step.
+type Chosen = std::sync::Mutex<HashMap<HostId, Arc<LoadedPlugin>>>;
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> RolloutError {
     RolloutError::Corrupt {
         id: id.to_string(),
         detail: e.to_string(),
+    }
+}
+
+/// Write an operator's act on a rollout to the audit log. It is written before the act is
+/// stored, so an act the log could not take is not done.
+fn audit_event(
+    audit: &AuditLog,
+    event: &str,
+    rollout: &str,
+    by: &str,
+    detail: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(), RolloutError> {
+    audit
+        .append(&OperatorEvent {
+            time: now,
+            event: event.to_string(),
+            rollout: rollout.to_string(),
+            by: by.to_string(),
+            detail,
+        })
+        .map_err(|e| RolloutError::Audit(e.to_string()))
+}
+
+/// Audit an operator observation posted to rollout `id` (`Start` is audited by
+/// [`Executor::create`] as `rollout-created`; host and health observations are not
+/// operator acts and are not written).
+pub fn audit_operator(
+    audit: &AuditLog,
+    id: &str,
+    observation: &Observation,
+    now: DateTime<Utc>,
+) -> Result<(), RolloutError> {
+    match observation {
+        Observation::Approved { by } => audit_event(
+            audit,
+            "rollout-approved",
+            id,
+            by,
+            serde_json::json!({}),
+            now,
+        ),
+        Observation::Abort { by, reason } => audit_event(
+            audit,
+            "rollout-aborted",
+            id,
+            by,
+            serde_json::json!({ "reason": reason }),
+            now,
+        ),
+        Observation::RollbackRequested { by } => audit_event(
+            audit,
+            "rollout-rollback-requested",
+            id,
+            by,
+            serde_json::json!({}),
+            now,
+        ),
+        _ => Ok(()),
     }
 }
 
@@ -166,13 +235,15 @@ pub fn status_word(rollout: &Rollout) -> String {
 
 impl Executor {
     /// An executor over these hosts (by id), plugins and store, running at most
-    /// `concurrency` host steps at once.
+    /// `concurrency` host steps at once, auditing operator acts to `audit` (the plugins'
+    /// audit log).
     pub fn new(
         store: Arc<dyn Store>,
         plugins: Arc<PluginSet>,
         targets: Vec<HostTarget>,
         health: Arc<dyn HealthGate>,
         concurrency: usize,
+        audit: Arc<AuditLog>,
     ) -> Executor {
         Executor {
             store,
@@ -183,12 +254,50 @@ impl Executor {
                 .collect(),
             health,
             concurrency: concurrency.max(1),
+            audit,
+            chosen: Arc::default(),
         }
     }
 
-    /// Store a new rollout (status `planned`; it starts with a `Start` observation).
-    pub async fn create(&self, rollout: Rollout, now: DateTime<Utc>) -> Result<(), RolloutError> {
+    /// Store a new rollout (status `planned`; it starts with a `Start` observation). The
+    /// audit log gets `rollout-created` (manifest, pins, hosts per stage) and, for a plan
+    /// forced past refused anti-patterns, `rollout-forced` with the reason and every refusal
+    /// overridden, before the rollout is stored.
+    pub async fn create(
+        &self,
+        rollout: Rollout,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RolloutError> {
         let id = rollout.id().to_string();
+        let plan = rollout.plan();
+        let stages: Vec<serde_json::Value> = plan
+            .stages()
+            .iter()
+            .map(|s| serde_json::json!({ "stage": s.id.to_string(), "hosts": s.hosts.len() }))
+            .collect();
+        let manifest = serde_json::to_value(plan.manifest()).map_err(|e| corrupt(&id, e))?;
+        audit_event(
+            &self.audit,
+            "rollout-created",
+            &id,
+            by,
+            serde_json::json!({ "manifest": manifest, "stages": stages }),
+            now,
+        )?;
+        if let Some(forced) = plan.forced() {
+            audit_event(
+                &self.audit,
+                "rollout-forced",
+                &id,
+                &forced.by,
+                serde_json::json!({
+                    "reason": forced.reason,
+                    "overridden": forced.overridden.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                }),
+                now,
+            )?;
+        }
         let stored = StoredRollout {
             rollout,
             baselines: BTreeMap::new(),
@@ -201,13 +310,15 @@ impl Executor {
         Ok(())
     }
 
-    /// Post an operator observation; the next tick acts on it.
+    /// Post an operator observation (audited first, see [`audit_operator`]); the next tick
+    /// acts on it.
     pub async fn post(
         &self,
         id: &str,
         observation: &Observation,
         now: DateTime<Utc>,
     ) -> Result<i64, RolloutError> {
+        audit_operator(&self.audit, id, observation, now)?;
         let value = serde_json::to_value(observation).map_err(|e| corrupt(id, e))?;
         Ok(self.store.post_rollout_observation(id, &value, now).await?)
     }
@@ -359,10 +470,21 @@ impl Executor {
                 .changes_for(&host)
                 .map(<[Change]>::to_vec)
                 .unwrap_or_default();
-            let (store, plugins, gate) = (self.store.clone(), self.plugins.clone(), gate.clone());
+            let (store, plugins, chosen, gate) = (
+                self.store.clone(),
+                self.plugins.clone(),
+                self.chosen.clone(),
+                gate.clone(),
+            );
             tasks.spawn(async move {
                 let _slot = gate.acquire_owned().await;
-                step(store.as_ref(), &plugins, &target, action, &wanted).await
+                let ctx = StepContext {
+                    store: store.as_ref(),
+                    plugins: &plugins,
+                    chosen: &chosen,
+                    target: &target,
+                };
+                ctx.step(action, &wanted).await
             });
         }
         while let Some(joined) = tasks.join_next().await {
@@ -381,96 +503,174 @@ impl Executor {
     }
 }
 
-/// One host action, turned into its observation. Store failures abort the tick (the saved
-/// state still says what was in flight); everything about the host becomes an observation.
-async fn step(
-    store: &dyn Store,
-    plugins: &PluginSet,
-    target: &HostTarget,
-    action: Action,
-    wanted: &[Change],
-) -> Result<Observation, RolloutError> {
-    let host = target.config.id.clone();
-    let watched = Watched::new(target.transport.clone());
-    let transport: Arc<dyn Transport> = watched.clone();
-    let lost_or = |e: PluginError, other: Observation| {
-        if watched.lost_host() {
-            Observation::HostLost {
-                host: host.clone(),
-                reason: e.to_string(),
-            }
-        } else {
-            other
-        }
-    };
-    let plugin = match choose_plugin(plugins, target, transport.clone()).await {
-        Ok((plugin, _)) => plugin,
-        Err(e) => {
-            let why = e.to_string();
-            let failed = match &action {
-                Action::Apply { .. } => Observation::Applied {
-                    host: host.clone(),
-                    ok: false,
-                    detail: why,
-                },
-                Action::Rollback { .. } => Observation::RolledBack {
-                    host: host.clone(),
-                    ok: false,
-                    detail: why,
-                },
-                _ => Observation::HostLost {
-                    host: host.clone(),
-                    reason: why,
-                },
-            };
-            return Ok(lost_or(e, failed));
-        }
-    };
-    match action {
-        Action::Apply { changes, .. } => apply(store, &plugin, transport, &host, &changes).await,
-        Action::Verify { .. } => Ok(match plugin.inventory(transport).await {
-            Ok(inventory) => {
-                let (ok, detail) = verify(wanted, &inventory);
-                Observation::Verified { host, ok, detail }
-            }
-            Err(e) => lost_or(
-                e.clone(),
-                Observation::Verified {
-                    host: host.clone(),
-                    ok: false,
-                    detail: format!("re-inventory failed: {e}"),
+/// What one host step works with.
+struct StepContext<'a> {
+    store: &'a dyn Store,
+    plugins: &'a PluginSet,
+    chosen: &'a Chosen,
+    target: &'a HostTarget,
+}
+
+/// What a re-inventory made of a host, before its scan was stored.
+enum Reread<T> {
+    /// The inventory was read; `T` is what the step made of it.
+    Read(T),
+    /// The host could not be reached.
+    Lost(String),
+    /// The host answered but the inventory could not be read.
+    Failed(String),
+}
+
+impl StepContext<'_> {
+    /// One host action, turned into its observation. Store failures abort the tick (the
+    /// saved state still says what was in flight); everything about the host becomes an
+    /// observation.
+    async fn step(&self, action: Action, wanted: &[Change]) -> Result<Observation, RolloutError> {
+        let host = self.target.config.id.clone();
+        match action {
+            Action::Apply { changes, .. } => self.apply(&changes).await,
+            Action::Rollback { .. } => self.rollback(wanted).await,
+            Action::Verify { .. } => Ok(
+                match self.reread(|packages| verify(wanted, packages)).await? {
+                    Reread::Read((ok, detail)) => Observation::Verified { host, ok, detail },
+                    Reread::Lost(reason) => Observation::HostLost { host, reason },
+                    Reread::Failed(e) => Observation::Verified {
+                        host,
+                        ok: false,
+                        detail: format!("re-inventory failed: {e}"),
+                    },
                 },
             ),
-        }),
-        Action::Reconcile { step, .. } => Ok(match plugin.inventory(transport).await {
-            Ok(inventory) => Observation::Reconciled {
+            Action::Reconcile { step, .. } => Ok(
+                match self.reread(|packages| took(step, wanted, packages)).await? {
+                    Reread::Read(took) => Observation::Reconciled { host, took },
+                    Reread::Lost(e) | Reread::Failed(e) => Observation::HostLost {
+                        host,
+                        reason: format!("re-inventory failed: {e}"),
+                    },
+                },
+            ),
+            _ => Ok(Observation::HostLost {
                 host,
-                took: took(step, wanted, &inventory),
+                reason: "not a host action".into(),
+            }),
+        }
+    }
+
+    /// Re-inventory the host as a full scan, recorded in the store (so the inventory, and
+    /// any change whose outcome was unknown, is current once the step is done), and judge
+    /// the packages read with `judge`.
+    async fn reread<T>(
+        &self,
+        judge: impl FnOnce(&[Installed]) -> T,
+    ) -> Result<Reread<T>, RolloutError> {
+        let recorded = scan_and_record(
+            self.store,
+            self.plugins,
+            self.target,
+            |result| match result {
+                ScanResult::Ok { packages, .. } => Reread::Read(judge(packages)),
+                ScanResult::Unreachable { error } => Reread::Lost(error.clone()),
+                ScanResult::Failed { error } => Reread::Failed(error.clone()),
             },
-            Err(e) => Observation::HostLost {
-                host,
-                reason: format!("re-inventory failed: {e}"),
-            },
-        }),
-        Action::Rollback { .. } => rollback(store, &plugin, transport, &host, wanted).await,
-        _ => Ok(Observation::HostLost {
-            host,
-            reason: "not a host action".into(),
-        }),
+        )
+        .await?;
+        Ok(recorded.inspected)
+    }
+
+    /// The host's plugin, chosen by its facts the first time (which also proves the host
+    /// answers), then remembered.
+    async fn plugin(
+        &self,
+        transport: Arc<dyn Transport>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let host = &self.target.config.id;
+        let known = self
+            .chosen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(host)
+            .cloned();
+        if let Some(plugin) = known {
+            return Ok(plugin);
+        }
+        let (plugin, _) = choose_plugin(self.plugins, self.target, transport).await?;
+        self.chosen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(host.clone(), plugin.clone());
+        Ok(plugin)
+    }
+
+    async fn apply(&self, changes: &[Change]) -> Result<Observation, RolloutError> {
+        let host = &self.target.config.id;
+        let watched = Watched::new(self.target.transport.clone());
+        let transport: Arc<dyn Transport> = watched.clone();
+        let plugin = match self.plugin(transport.clone()).await {
+            Ok(plugin) => plugin,
+            Err(e) => return Ok(not_started(host, &watched, e, applied)),
+        };
+        let result = change::apply(self.store, &plugin, transport, changes).await;
+        observe(host, result, "applied", applied)
+    }
+
+    /// Roll back the host's latest recorded apply of exactly these changes, with the plan
+    /// recorded before it.
+    async fn rollback(&self, wanted: &[Change]) -> Result<Observation, RolloutError> {
+        let host = &self.target.config.id;
+        let request = serde_json::to_string(wanted).unwrap_or_default();
+        let applied = self
+            .store
+            .changes(host, 50)
+            .await?
+            .into_iter()
+            .find(|c| c.kind == ChangeKind::Apply && c.request == request);
+        let steps: Option<Vec<RollbackStep>> = applied
+            .as_ref()
+            .and_then(|c| c.rollback_plan.as_deref())
+            .and_then(|p| serde_json::from_str(p).ok());
+        let Some(steps) = steps else {
+            return Ok(Observation::RolledBack {
+                host: host.clone(),
+                ok: false,
+                detail: "no recorded apply with a rollback plan for these changes".into(),
+            });
+        };
+        let watched = Watched::new(self.target.transport.clone());
+        let transport: Arc<dyn Transport> = watched.clone();
+        let plugin = match self.plugin(transport.clone()).await {
+            Ok(plugin) => plugin,
+            Err(e) => return Ok(not_started(host, &watched, e, rolled_back)),
+        };
+        let result = change::rollback(self.store, &plugin, transport, &steps).await;
+        observe(host, result, "rolled back", rolled_back)
     }
 }
 
-async fn apply(
-    store: &dyn Store,
-    plugin: &LoadedPlugin,
-    transport: Arc<dyn Transport>,
+fn applied(host: HostId, ok: bool, detail: String) -> Observation {
+    Observation::Applied { host, ok, detail }
+}
+
+fn rolled_back(host: HostId, ok: bool, detail: String) -> Observation {
+    Observation::RolledBack { host, ok, detail }
+}
+
+/// A step that could not start because its plugin could not be chosen: `HostLost` when the
+/// host went away, else the step failed with the plugin's words.
+fn not_started(
     host: &HostId,
-    changes: &[Change],
-) -> Result<Observation, RolloutError> {
-    let result = change::apply(store, plugin, transport, changes).await;
-    observe(host, result, "applied", |host, ok, detail| {
-        Observation::Applied { host, ok, detail }
-    })
+    watched: &Watched,
+    e: PluginError,
+    make: fn(HostId, bool, String) -> Observation,
+) -> Observation {
+    if watched.lost_host() {
+        Observation::HostLost {
+            host: host.clone(),
+            reason: e.to_string(),
+        }
+    } else {
+        make(host.clone(), false, e.to_string())
+    }
 }
 
 /// The observation for a recorded change: `make(host, ok, detail)` for what the plugin
@@ -500,38 +700,6 @@ fn observe(
             make(host, false, format!("not run: no rollback plan: {e}"))
         }
         Err(ChangeError::Store(e)) => return Err(e.into()),
-    })
-}
-
-/// Roll back the host's latest recorded apply of exactly these changes, with the plan
-/// recorded before it.
-async fn rollback(
-    store: &dyn Store,
-    plugin: &LoadedPlugin,
-    transport: Arc<dyn Transport>,
-    host: &HostId,
-    wanted: &[Change],
-) -> Result<Observation, RolloutError> {
-    let request = serde_json::to_string(wanted).unwrap_or_default();
-    let applied = store
-        .changes(host, 50)
-        .await?
-        .into_iter()
-        .find(|c| c.kind == ChangeKind::Apply && c.request == request);
-    let steps: Option<Vec<RollbackStep>> = applied
-        .as_ref()
-        .and_then(|c| c.rollback_plan.as_deref())
-        .and_then(|p| serde_json::from_str(p).ok());
-    let Some(steps) = steps else {
-        return Ok(Observation::RolledBack {
-            host: host.clone(),
-            ok: false,
-            detail: "no recorded apply with a rollback plan for these changes".into(),
-        });
-    };
-    let result = change::rollback(store, plugin, transport, &steps).await;
-    observe(host, result, "rolled back", |host, ok, detail| {
-        Observation::RolledBack { host, ok, detail }
     })
 }
 

@@ -146,55 +146,24 @@ impl Scanner {
                 let host = target.config.id.clone();
                 progress(ScanEvent::Started { host: host.clone() });
                 let t0 = Instant::now();
-                let started_at = Utc::now();
-                let result = scan_one(&plugins, &target).await;
-                let outcome = ScanOutcome {
-                    started_at,
-                    finished_at: Utc::now(),
-                    result,
-                };
-                let (packages, upgradable) = match &outcome.result {
-                    ScanResult::Ok {
-                        packages,
-                        upgradable,
-                        ..
-                    } => (Some(packages.len()), Some(upgradable.len())),
-                    _ => (None, None),
-                };
-                let status = outcome.result.status();
-                let finished_at = outcome.finished_at;
-                // Judge unsettled changes against the inventory while it is borrowed here;
-                // the settlements are written only once the scan itself is recorded.
-                let settled = match &outcome.result {
-                    ScanResult::Ok { packages, .. } => {
-                        judge_unsettled(store.as_ref(), &host, packages).await
-                    }
-                    _ => Ok(Vec::new()),
-                };
-                let mut recorded = match settled {
-                    Ok(settled) => store.record_scan(&host, outcome).await.map(|_| settled),
-                    Err(e) => Err(e),
-                };
-                if let Ok(settled) = &recorded {
-                    if let Err(e) = settle(store.as_ref(), &host, settled, finished_at).await {
-                        recorded = Err(e);
-                    }
-                }
-                let scan = HostScan {
+                let recorded = scan_and_record(store.as_ref(), &plugins, &target, |_| ()).await;
+                let recorded = recorded.map(|r| HostScan {
                     host: host.clone(),
-                    status: status.clone(),
-                    packages,
-                    upgradable,
+                    status: r.status,
+                    packages: r.packages,
+                    upgradable: r.upgradable,
                     took: t0.elapsed(),
-                };
-                progress(ScanEvent::Finished {
-                    host,
-                    status,
-                    packages,
-                    upgradable,
-                    took: scan.took,
                 });
-                (index, recorded.map(|_| scan))
+                if let Ok(scan) = &recorded {
+                    progress(ScanEvent::Finished {
+                        host,
+                        status: scan.status.clone(),
+                        packages: scan.packages,
+                        upgradable: scan.upgradable,
+                        took: scan.took,
+                    });
+                }
+                (index, recorded)
             });
         }
         let mut slots: Vec<Option<HostScan>> = Vec::new();
@@ -219,6 +188,62 @@ impl Scanner {
             took: started.elapsed(),
         })
     }
+}
+
+/// What [`scan_and_record`] recorded for one host.
+pub(crate) struct RecordedScan<T> {
+    /// How the scan ended.
+    pub status: ScanStatus,
+    /// Packages found, on success.
+    pub packages: Option<usize>,
+    /// Upgradable packages found, on success.
+    pub upgradable: Option<usize>,
+    /// What the caller's `inspect` made of the result before it was stored.
+    pub inspected: T,
+}
+
+/// Scan one host and record the attempt, settling its changes whose outcome was unknown
+/// against the inventory read. `inspect` sees the result before it moves into the store
+/// (the rollout executor verifies and reconciles from it). Fails only when the store fails.
+pub(crate) async fn scan_and_record<T>(
+    store: &dyn Store,
+    plugins: &PluginSet,
+    target: &HostTarget,
+    inspect: impl FnOnce(&ScanResult) -> T,
+) -> Result<RecordedScan<T>, StoreError> {
+    let host = &target.config.id;
+    let started_at = Utc::now();
+    let result = scan_one(plugins, target).await;
+    let outcome = ScanOutcome {
+        started_at,
+        finished_at: Utc::now(),
+        result,
+    };
+    let inspected = inspect(&outcome.result);
+    let (packages, upgradable) = match &outcome.result {
+        ScanResult::Ok {
+            packages,
+            upgradable,
+            ..
+        } => (Some(packages.len()), Some(upgradable.len())),
+        _ => (None, None),
+    };
+    let status = outcome.result.status();
+    let finished_at = outcome.finished_at;
+    // Judge unsettled changes against the inventory while it is borrowed here; the
+    // settlements are written only once the scan itself is recorded.
+    let settled = match &outcome.result {
+        ScanResult::Ok { packages, .. } => judge_unsettled(store, host, packages).await?,
+        _ => Vec::new(),
+    };
+    store.record_scan(host, outcome).await?;
+    settle(store, host, &settled, finished_at).await?;
+    Ok(RecordedScan {
+        status,
+        packages,
+        upgradable,
+        inspected,
+    })
 }
 
 /// Judge the host's changes whose outcome was unknown against the inventory just read:

@@ -125,7 +125,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
+pub(crate) async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
     let store = ctx.store().await?;
     let runtime = ctx.runtime()?;
     let plugins = ctx.plugins(&runtime).await?;

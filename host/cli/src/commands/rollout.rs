@@ -5,15 +5,19 @@
 //! `tick` advances every unfinished rollout as far as it goes now, then exits: run it from
 //! cron, a systemd timer or a CronJob.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use patchwave_advisory::{ecosystems_for_host, Ecosystem};
-use patchwave_core::Change;
+use patchwave_advisory::{ecosystems_for_host, Class, Ecosystem, FixedIn};
+use patchwave_core::{Change, HostId};
 use patchwave_engine::findings::{PluginOracle, VersionOracle};
 use patchwave_engine::health::HealthSources;
-use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, TickReport};
+use patchwave_engine::rollout::{
+    audit_operator, Executor, HealthGate, NoHealthSources, TickReport,
+};
 use patchwave_engine::HostTarget;
+use patchwave_plugin_host::AuditLog;
 use patchwave_rollout::{
     plan, Force, Observation, PatchClass, PinnedPackage, Plan, ReleaseManifest, Rollout, Target,
 };
@@ -26,14 +30,23 @@ use crate::setup::Context;
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
     /// A package pinned to an exact version, `NAME=VERSION` (repeatable).
-    #[arg(long = "pin", required = true)]
+    #[arg(long = "pin", required_unless_present = "from_findings")]
     pub pins: Vec<String>,
+    /// Pin, for the planned hosts, the fixed version of every open (not excluded) finding of
+    /// this class or higher (`critical`, `high`, `moderate`, `low`): one version per package,
+    /// the highest fix any of them needs. Findings without a fix are listed and left out.
+    #[arg(long, conflicts_with = "pins")]
+    pub from_findings: Option<String>,
     /// The OSV ecosystem of the pins, e.g. `Debian:12`; hosts of other ecosystems are left out.
     #[arg(long)]
     pub ecosystem: String,
-    /// The patch class (critical and high must pass a canary).
-    #[arg(long, default_value = "high")]
-    pub class: String,
+    /// The patch class (critical and high must pass a canary). With --from-findings the
+    /// default is the highest class among the findings pinned.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// With --from-findings: only hosts of this scope.
+    #[arg(long, requires = "from_findings")]
+    pub scope: Option<String>,
     /// Only these hosts (comma-separated ids); default: every configured host.
     #[arg(long, value_delimiter = ',')]
     pub hosts: Vec<String>,
@@ -128,7 +141,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 )
             });
             let exec = executor(ctx).await?;
-            exec.create(Rollout::new(&id, planned), now)
+            exec.create(Rollout::new(&id, planned), &args.by, now)
                 .await
                 .map_err(Failure::op)?;
             exec.post(
@@ -228,9 +241,12 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
     if store.rollout(id).await.map_err(Failure::op)?.is_none() {
         return Err(Failure::new(NOT_FOUND, format!("no rollout `{id}`")));
     }
+    let audit = AuditLog::open(&ctx.config.audit_log).map_err(Failure::op)?;
+    let now = Utc::now();
+    audit_operator(&audit, id, &observation, now).map_err(Failure::op)?;
     let value = serde_json::to_value(&observation).map_err(Failure::op)?;
     let seq = store
-        .post_rollout_observation(id, &value, Utc::now())
+        .post_rollout_observation(id, &value, now)
         .await
         .map_err(Failure::op)?;
     println!("{observation} posted to {id} (#{seq}); the next tick acts on it");
@@ -278,7 +294,98 @@ async fn executor(ctx: &Context) -> Result<Executor, Failure> {
         targets,
         health,
         ctx.config.scan_concurrency,
+        runtime.audit().clone(),
     ))
+}
+
+/// The manifest of `--pin`s and `--class` (default high).
+fn explicit_manifest(args: &PlanArgs) -> Result<ReleaseManifest, Failure> {
+    let mut pins = Vec::new();
+    let mut problems = Vec::new();
+    for p in &args.pins {
+        match p.split_once('=') {
+            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
+                pins.push(PinnedPackage::new(&args.ecosystem, name, version))
+            }
+            _ => problems.push(format!("--pin {p}: expected NAME=VERSION")),
+        }
+    }
+    let class = parse_class(args.class.as_deref().unwrap_or("high"))?;
+    if !problems.is_empty() {
+        return Err(Failure::new(USAGE, problems.join("\n")));
+    }
+    ReleaseManifest::new(pins, "explicit", class).map_err(|e| Failure::new(USAGE, e))
+}
+
+/// The manifest that fixes every open finding of class `min` or higher on `hosts`: per
+/// package, the highest fixed version any finding needs (ordered by the plugin). Findings
+/// without a usable fix are printed and left out; so are excluded ones.
+async fn manifest_from_findings(
+    ctx: &Context,
+    oracle: &PluginOracle,
+    ecosystem: &Ecosystem,
+    hosts: &[HostId],
+    min: Class,
+    class: Option<&str>,
+) -> Result<ReleaseManifest, Failure> {
+    let now = Utc::now();
+    let assessed = super::findings::compute(ctx).await?;
+    let mut wanted: BTreeMap<String, String> = BTreeMap::new();
+    let mut highest: Option<Class> = None;
+    let mut unfixable = Vec::new();
+    for f in assessed.findings(now) {
+        if f.class() < min || f.is_excluded(now) || !hosts.contains(&f.host) {
+            continue;
+        }
+        let fix = match f.fixed_in() {
+            FixedIn::Version(v) => v.clone(),
+            FixedIn::NoFixYet => {
+                unfixable.push(format!("{} {}: no fix yet", f.host, f.package));
+                continue;
+            }
+            FixedIn::Unknown(why) => {
+                unfixable.push(format!("{} {}: {why}", f.host, f.package));
+                continue;
+            }
+        };
+        highest = highest.max(Some(f.class()));
+        match wanted.get(&f.package) {
+            None => {
+                wanted.insert(f.package.clone(), fix);
+            }
+            Some(have) if *have == fix => {}
+            Some(have) => {
+                let answer = oracle
+                    .compare(ecosystem, &[(have.clone(), fix.clone())])
+                    .await
+                    .map_err(Failure::op)?;
+                match answer.first() {
+                    Some(Ok(std::cmp::Ordering::Less)) => {
+                        wanted.insert(f.package.clone(), fix);
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(Failure::new(USAGE, format!("{}: {e}", f.package))),
+                    None => return Err(Failure::op("plugin gave no answer")),
+                }
+            }
+        }
+    }
+    for u in &unfixable {
+        eprintln!("not pinned: {u}");
+    }
+    let Some(highest) = highest else {
+        return Err(Failure::new(
+            NOT_FOUND,
+            format!("no open {min} or higher finding with a fix on the planned hosts"),
+        ));
+    };
+    let class = parse_class(class.unwrap_or(highest.as_str()))?;
+    let pins = wanted
+        .into_iter()
+        .map(|(name, version)| PinnedPackage::new(&ecosystem.to_string(), &name, &version))
+        .collect();
+    ReleaseManifest::new(pins, &format!("findings: {min} and higher"), class)
+        .map_err(|e| Failure::new(USAGE, e))
 }
 
 fn parse_class(s: &str) -> Result<PatchClass, Failure> {
@@ -297,31 +404,18 @@ fn parse_class(s: &str) -> Result<PatchClass, Failure> {
 /// The plan for `args` from the config's hosts and the store's inventories; hosts whose
 /// installed version is already at or above the pin are up to date.
 async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
-    let mut pins = Vec::new();
-    let mut problems = Vec::new();
-    for p in &args.pins {
-        match p.split_once('=') {
-            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
-                pins.push(PinnedPackage::new(&args.ecosystem, name, version))
-            }
-            _ => problems.push(format!("--pin {p}: expected NAME=VERSION")),
-        }
-    }
-    let class = parse_class(&args.class)?;
-    if !problems.is_empty() {
-        return Err(Failure::new(USAGE, problems.join("\n")));
-    }
-    let manifest =
-        ReleaseManifest::new(pins, "explicit", class).map_err(|e| Failure::new(USAGE, e))?;
     let ecosystem = Ecosystem::parse(&args.ecosystem);
     let store = ctx.store().await?;
     let runtime = ctx.runtime()?;
     let plugins = ctx.plugins(&runtime).await?;
     let oracle = PluginOracle::new(&plugins);
-    let mut targets = Vec::new();
+    let mut eligible = Vec::new();
     let mut skipped = Vec::new();
     for host in &ctx.config.hosts {
         if !args.hosts.is_empty() && !args.hosts.iter().any(|h| h.as_str() == host.id.as_str()) {
+            continue;
+        }
+        if args.scope.as_ref().is_some_and(|s| *s != host.scope) {
             continue;
         }
         let summary = store.host_summary(&host.id).await.map_err(Failure::op)?;
@@ -339,6 +433,27 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
         {
             continue;
         }
+        eligible.push(host);
+    }
+    for s in &skipped {
+        eprintln!("not planned: {s}");
+    }
+    let manifest = match &args.from_findings {
+        Some(min) => {
+            let min = Class::parse(min).ok_or_else(|| {
+                Failure::new(
+                    USAGE,
+                    format!("--from-findings {min}: expected critical, high, moderate or low"),
+                )
+            })?;
+            let hosts: Vec<HostId> = eligible.iter().map(|h| h.id.clone()).collect();
+            manifest_from_findings(ctx, &oracle, &ecosystem, &hosts, min, args.class.as_deref())
+                .await?
+        }
+        None => explicit_manifest(args)?,
+    };
+    let mut targets = Vec::new();
+    for host in eligible {
         let inventory = store.inventory(&host.id).await.map_err(Failure::op)?;
         let packages = inventory.map(|i| i.packages).unwrap_or_default();
         let mut changes = Vec::new();
@@ -374,9 +489,6 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
             changes,
         });
     }
-    for s in &skipped {
-        eprintln!("not planned: {s}");
-    }
     let force = args.force_reason.as_ref().map(|reason| Force {
         reason: reason.clone(),
         by: args.by.clone(),
@@ -386,7 +498,7 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
 
 fn print_plan(planned: &Plan) {
     let m = planned.manifest();
-    println!("manifest {} ({}):", m.id(), m.origin());
+    println!("manifest {} ({}, class {}):", m.id(), m.origin(), m.class());
     for p in m.packages() {
         println!("  {} {} = {}", p.ecosystem, p.name, p.version);
     }
@@ -418,11 +530,20 @@ fn print_plan(planned: &Plan) {
     }
     let policy = planned.policy();
     match &policy.window {
-        Some(w) => println!("prod waves only in the window {w:?}"),
+        Some(w) => println!(
+            "prod waves only in the window `{}` ({}) for {}",
+            w.cron, w.tz, w.duration
+        ),
         None => println!("prod waves at any time (no maintenance window configured)"),
     }
     if let Some(f) = planned.forced() {
-        println!("FORCED: {f:?}");
+        let overridden: Vec<String> = f.overridden.iter().map(ToString::to_string).collect();
+        println!(
+            "FORCED by {}: {} (overrides: {})",
+            f.by,
+            f.reason,
+            overridden.join("; ")
+        );
     }
 }
 
