@@ -18,14 +18,14 @@ use crate::support::{
     assert_inventory_matches, debian_plugin, dpkg_oracle, patchwave_bin, run, Fleet,
 };
 
-fn patchwave(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn patchwave(config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     run(std::process::Command::new(patchwave_bin())
         .arg("--config")
         .arg(config)
         .args(args))
 }
 
-fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+pub(crate) fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !check() {
         assert!(
@@ -37,7 +37,7 @@ fn wait_until(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
 }
 
 /// `(db:Status-Abbrev, version)` of a package, read inside the host.
-fn state_inside(fleet: &Fleet, host: &str, package: &str) -> (String, String) {
+pub(crate) fn state_inside(fleet: &Fleet, host: &str, package: &str) -> (String, String) {
     let out = fleet.inside(
         host,
         &[
@@ -51,7 +51,7 @@ fn state_inside(fleet: &Fleet, host: &str, package: &str) -> (String, String) {
     (status.trim().to_string(), version.to_string())
 }
 
-fn held_inside(fleet: &Fleet, host: &str) -> Vec<String> {
+pub(crate) fn held_inside(fleet: &Fleet, host: &str) -> Vec<String> {
     fleet
         .inside(host, &["apt-mark", "showhold"])
         .lines()

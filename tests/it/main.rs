@@ -12,4 +12,5 @@ mod cli;
 mod debian_local;
 mod findings;
 mod fleet;
+mod rollouts;
 mod sandbox;

@@ -279,8 +279,8 @@ impl Fleet {
     }
 
     /// A patchwave config for `hosts`, with the Debian plugin granted its manifest, state in
-    /// `dir/state`, plugins from `dir/plugins`, and the given known_hosts file. h01, h02 and
-    /// h16 are non-prod, the others prod.
+    /// `dir/state`, plugins from `dir/plugins`, and the given known_hosts file. h01, h02,
+    /// h16, h21 and h28 are non-prod, the others prod.
     pub fn config(&self, dir: &Path, hosts: &[&str], known_hosts: &Path) -> PathBuf {
         self.config_with(dir, hosts, known_hosts, "")
     }
@@ -307,7 +307,7 @@ impl Fleet {
         );
         for id in hosts {
             let h = self.host(id);
-            let env = if matches!(*id, "h01" | "h02" | "h16") {
+            let env = if matches!(*id, "h01" | "h02" | "h16" | "h21" | "h28") {
                 "non-prod"
             } else {
                 "prod"
