@@ -177,3 +177,60 @@ fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
         assert!(err.to_lowercase().contains(why), "{vector}: {err}");
     }
 }
+
+#[test]
+fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
+    use std::io::{Read, Write};
+
+    /// Answers `/usn.json` with `body` and anything else with 404, one request per
+    /// connection, for as long as the test runs.
+    fn serve(listener: std::net::TcpListener, body: Vec<u8>) {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_string();
+            let (status, body) = match head.split(' ').nth(1) {
+                Some("/usn.json") => ("200 OK", body.as_slice()),
+                _ => ("404 Not Found", &b"not here"[..]),
+            };
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(body);
+        }
+    }
+
+    let usn = std::fs::read(
+        crate::support::repo().join("host/advisory/tests/data/ubuntu-usn/USN-6793-1.json"),
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || serve(listener, usn));
+
+    let cli = Cli::new();
+    let url = format!("http://127.0.0.1:{port}/usn.json");
+    let (code, out, err) = cli.run(&["advisories", "import", "--osv", &url]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        out,
+        "osv: 1 documents; 1 advisories new, 0 updated, 0 unchanged\n"
+    );
+
+    let missing = format!("http://127.0.0.1:{port}/kev.json");
+    let (code, out, err) = cli.run(&["advisories", "import", "--kev", &missing]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        err,
+        format!("error: {missing}: answered status 404 (expected 200)\n")
+    );
+}

@@ -74,6 +74,7 @@ struct RawAdvisories {
     kev: Option<String>,
     epss: Option<String>,
     ubuntu_pro: Option<bool>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -284,6 +285,10 @@ pub struct AdvisorySources {
     pub epss: Option<String>,
     /// Ubuntu hosts are attached to Ubuntu Pro (ESM records apply to them).
     pub ubuntu_pro: bool,
+    /// A PEM file of extra CA certificates trusted for `https` feeds besides the Mozilla
+    /// roots (`ca_file`, relative to the configuration's directory; checked when the
+    /// configuration is loaded).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A validated configuration.
@@ -616,6 +621,10 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         kev: raw.advisories.kev,
         epss: raw.advisories.epss,
         ubuntu_pro: raw.advisories.ubuntu_pro.unwrap_or(false),
+        ca_file: raw
+            .advisories
+            .ca_file
+            .and_then(|path| compile_ca_file("advisories.ca_file", path, base, problems)),
     };
 
     let rollout = match raw.rollout {
@@ -640,6 +649,28 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         plugin_dir,
         plugins,
         hosts,
+    }
+}
+
+/// A CA file made absolute from `base`, or `None` with a problem when it is empty or holds
+/// no usable PEM certificate.
+fn compile_ca_file(
+    at: &str,
+    path: PathBuf,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> Option<PathBuf> {
+    if path.as_os_str().is_empty() {
+        problems.push(format!("{at}: must not be empty"));
+        return None;
+    }
+    let path = base.join(path);
+    match crate::http::roots_with_ca_file(&path) {
+        Ok(_) => Some(path),
+        Err(reason) => {
+            problems.push(format!("{at} {}: {reason}", path.display()));
+            None
+        }
     }
 }
 
@@ -783,6 +814,38 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("adress"), "{err}");
+    }
+
+    #[test]
+    fn advisories_ca_file_is_checked_with_every_other_problem() {
+        let text = "[scan]\nconcurrency = 0\n[advisories]\nca_file = \"certs/nope.pem\"\n";
+        let err = Config::from_toml(text, "t", Path::new("/nonexistent-pw")).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "scan.concurrency must be at least 1".to_string(),
+                "advisories.ca_file /nonexistent-pw/certs/nope.pem: I/O error: No such file or \
+                 directory (os error 2)"
+                    .to_string(),
+            ]
+        );
+        let err =
+            Config::from_toml("[advisories]\nca_file = \"\"\n", "t", Path::new(".")).unwrap_err();
+        assert_eq!(err.problems, vec!["advisories.ca_file: must not be empty"]);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("empty.pem"), "no certificate here\n").unwrap();
+        let err = Config::from_toml("[advisories]\nca_file = \"empty.pem\"\n", "t", dir.path())
+            .unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![format!(
+                "advisories.ca_file {}: holds no PEM certificate",
+                dir.path().join("empty.pem").display()
+            )]
+        );
+        let none = Config::from_toml("", "t", dir.path()).unwrap();
+        assert_eq!(none.advisories.ca_file, None);
     }
 
     #[test]

@@ -15,30 +15,22 @@
 //! never through a proxy from the environment.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::error::Error as StdError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
-use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-use hyper_util::rt::TokioIo;
 use patchwave_core::HostId;
 use patchwave_rollout::combine;
 use patchwave_rollout::Verdict;
 use serde::{Deserialize, Serialize};
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
-use tokio_rustls::rustls::pki_types::pem::PemObject;
-use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
-use tokio_rustls::TlsConnector;
-use url::{Host, Position, Url};
+use tokio_rustls::rustls::ClientConfig;
+use url::Url;
 
 use crate::config::parse_duration;
+use crate::http::{mozilla_roots, roots_with_ca_file, tls_config, Answer, HttpClient};
 
 /// How long an `http` source waits for an answer unless `timeout` says otherwise.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -665,7 +657,7 @@ impl HealthSources {
         if !problems.is_empty() {
             return Err(HealthError::Invalid { problems });
         }
-        let default_tls = Arc::new(tls_config(mozilla_roots())?);
+        let default_tls = Arc::new(tls_config(mozilla_roots()).map_err(HealthError::Tls)?);
         let mut sources = Vec::with_capacity(config.sources.len());
         for (i, source) in config.sources.iter().enumerate() {
             let at = format!("health.sources[{i}]");
@@ -675,12 +667,9 @@ impl HealthSources {
             };
             let tls = match &spec.ca_file {
                 None => Arc::clone(&default_tls),
-                Some(path) => Arc::new(tls_config(roots_with_ca_file(&at, &base.join(path))?)?),
+                Some(path) => Arc::new(tls_with_ca_file(&at, &base.join(path))?),
             };
-            let client = HttpClient {
-                tls: TlsConnector::from(tls),
-                timeout: spec.timeout,
-            };
+            let client = HttpClient::new(tls, spec.timeout, USER_AGENT_VALUE);
             sources.push(Arc::new(Source { spec, client }));
         }
         Ok(HealthSources { sources })
@@ -1247,205 +1236,14 @@ fn excerpt(body: &[u8]) -> String {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// HTTP client
-// ---------------------------------------------------------------------------------------
-
-/// A one-request-per-connection HTTP/1.1 client over TCP or TLS. It connects only to the
-/// URL's own host: proxy settings of the environment are never read.
-#[derive(Clone)]
-struct HttpClient {
-    tls: TlsConnector,
-    timeout: Duration,
-}
-
-/// A status and (when asked for) the body.
-struct Answer {
-    status: u16,
-    body: Bytes,
-}
-
-/// Why a request got no answer.
-#[derive(Debug, thiserror::Error)]
-enum FetchError {
-    #[error("no answer within {0:?}")]
-    Timeout(Duration),
-    #[error("cannot connect to {addr}: {source}")]
-    Connect {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("`{0}` is not a valid TLS server name")]
-    ServerName(String),
-    #[error("TLS with {host} failed: {source}")]
-    Tls {
-        host: String,
-        source: std::io::Error,
-    },
-    #[error("{0}")]
-    Request(String),
-    #[error("HTTP: {0}")]
-    Http(String),
-    #[error("the body is larger than {0} bytes")]
-    TooLarge(usize),
-}
-
-fn error_chain(e: &dyn StdError) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
-}
-
-impl From<hyper::Error> for FetchError {
-    fn from(e: hyper::Error) -> Self {
-        FetchError::Http(error_chain(&e))
-    }
-}
-
-impl HttpClient {
-    /// GETs `url`; reads at most `body_limit` bytes of the body, or none without a limit.
-    async fn get(&self, url: &Url, body_limit: Option<usize>) -> Result<Answer, FetchError> {
-        tokio::time::timeout(self.timeout, self.get_unbounded(url, body_limit))
-            .await
-            .unwrap_or(Err(FetchError::Timeout(self.timeout)))
-    }
-
-    async fn get_unbounded(
-        &self,
-        url: &Url,
-        body_limit: Option<usize>,
-    ) -> Result<Answer, FetchError> {
-        let host = match url.host() {
-            Some(Host::Domain(d)) => d.to_string(),
-            Some(Host::Ipv4(a)) => a.to_string(),
-            Some(Host::Ipv6(a)) => a.to_string(),
-            None => return Err(FetchError::Request(format!("`{url}` has no host"))),
-        };
-        let port = url
-            .port_or_known_default()
-            .ok_or_else(|| FetchError::Request(format!("`{url}` has no port")))?;
-        let request = build_request(url)?;
-        let tcp = TcpStream::connect((host.as_str(), port))
-            .await
-            .map_err(|source| FetchError::Connect {
-                addr: format!("{}:{port}", url.host_str().unwrap_or(&host)),
-                source,
-            })?;
-        // Small requests: send them at once.
-        let _ = tcp.set_nodelay(true);
-        if url.scheme() == "https" {
-            let name = ServerName::try_from(host.clone())
-                .map_err(|_| FetchError::ServerName(host.clone()))?;
-            let tls = self
-                .tls
-                .connect(name, tcp)
-                .await
-                .map_err(|source| FetchError::Tls { host, source })?;
-            exchange(TokioIo::new(tls), request, body_limit).await
-        } else {
-            exchange(TokioIo::new(tcp), request, body_limit).await
-        }
-    }
-}
-
-fn build_request(url: &Url) -> Result<hyper::Request<Empty<Bytes>>, FetchError> {
-    let host_header = match (url.host_str(), url.port()) {
-        (Some(h), Some(p)) => format!("{h}:{p}"),
-        (Some(h), None) => h.to_string(),
-        (None, _) => String::new(),
-    };
-    hyper::Request::get(&url[Position::BeforePath..Position::AfterQuery])
-        .header(HOST, host_header)
-        .header(USER_AGENT, USER_AGENT_VALUE)
-        .header(ACCEPT, "*/*")
-        .header(CONNECTION, "close")
-        .body(Empty::new())
-        .map_err(|e| FetchError::Request(format!("cannot request `{url}`: {e}")))
-}
-
-/// Aborts the connection task when the request is over or given up.
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-async fn exchange<S>(
-    io: S,
-    request: hyper::Request<Empty<Bytes>>,
-    body_limit: Option<usize>,
-) -> Result<Answer, FetchError>
-where
-    S: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
-    let _connection = AbortOnDrop(tokio::spawn(connection).abort_handle());
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let Some(limit) = body_limit else {
-        return Ok(Answer {
-            status,
-            body: Bytes::new(),
-        });
-    };
-    let body = Limited::new(response.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.downcast_ref::<LengthLimitError>().is_some() {
-                FetchError::TooLarge(limit)
-            } else {
-                FetchError::Http(format!("reading the body failed: {}", error_chain(&*e)))
-            }
-        })?
-        .to_bytes();
-    Ok(Answer { status, body })
-}
-
-fn ring_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-fn mozilla_roots() -> RootCertStore {
-    RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned())
-}
-
-fn roots_with_ca_file(at: &str, path: &Path) -> Result<RootCertStore, HealthError> {
-    let fail = |reason: String| HealthError::CaFile {
+/// TLS settings trusting the Mozilla roots and the certificates of `path`.
+fn tls_with_ca_file(at: &str, path: &Path) -> Result<ClientConfig, HealthError> {
+    let roots = roots_with_ca_file(path).map_err(|reason| HealthError::CaFile {
         at: at.to_string(),
         path: path.to_path_buf(),
         reason,
-    };
-    let mut roots = mozilla_roots();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| fail(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| fail(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail("holds no PEM certificate".into()));
-    }
-    for cert in certs {
-        roots.add(cert).map_err(|e| fail(e.to_string()))?;
-    }
-    Ok(roots)
-}
-
-fn tls_config(roots: RootCertStore) -> Result<ClientConfig, HealthError> {
-    Ok(ClientConfig::builder_with_provider(ring_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| HealthError::Tls(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    })?;
+    tls_config(roots).map_err(HealthError::Tls)
 }
 
 #[cfg(test)]

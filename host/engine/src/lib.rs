@@ -5,6 +5,7 @@ pub mod change;
 pub mod config;
 pub mod findings;
 pub mod health;
+mod http;
 pub mod ingest;
 pub mod plugins;
 pub mod rollout;
