@@ -4,7 +4,7 @@
 //! hosts (dpkg's database and log, the health endpoint), not only through patchwave.
 //!
 //! Hosts: h21 (non-prod), h22, h23 the bad version; h24–h27 the failing postinst; h28
-//! (non-prod), h29, h30 the kills; h31–h33 the lost host.
+//! (non-prod), h29, h30 the kills; h31–h33 the lost host; h34, h35 snapshot hooks.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -723,4 +723,118 @@ fn a_manifest_from_findings_pins_critical_and_high_fixes_and_forcing_is_audited(
     assert_eq!(events[2]["detail"]["reason"], "wrong window");
     let (code, out, err) = patchwave(&config, &["audit", "verify"]);
     assert_eq!(code, 0, "the chain holds with the events in it: {out}{err}");
+}
+
+/// A snapshot hook for the test: "takes a snapshot" of a fleet host by recording its
+/// acme-web version in the id, and "restores" it by putting that version back with apt
+/// inside the host (after letting dpkg finish what it can). Both log their calls.
+fn snapshot_hooks(dir: &Path) -> (String, String, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let fleet_ctl = crate::support::repo().join("tests/fleet/fleet");
+    let log = dir.join("hooks.log");
+    let write = |name: &str, body: String| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\nset -eu\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    };
+    let take = write(
+        "take",
+        format!(
+            "v=$({fleet} exec \"$1\" -- dpkg-query -W -f='${{Version}}' acme-web)\n\
+             echo \"take $1 $2 $v\" >> {log}\necho \"snap-$1-$v\"",
+            fleet = fleet_ctl.display(),
+            log = log.display()
+        ),
+    );
+    let restore = write(
+        "restore",
+        format!(
+            "v=${{2#snap-$1-}}\necho \"restore $1 $2\" >> {log}\n\
+             {fleet} exec \"$1\" -- sh -c \"dpkg --configure -a >/dev/null 2>&1 || true; \
+             DEBIAN_FRONTEND=noninteractive apt-get install -y -q --allow-downgrades acme-web=$v\" >/dev/null",
+            fleet = fleet_ctl.display(),
+            log = log.display()
+        ),
+    );
+    (take, restore, log)
+}
+
+/// With `[snapshot]` hooks configured, every apply is preceded by a snapshot whose id is
+/// recorded in the rollback plan; with `on_rollback = "always"` the failed wave is undone by
+/// restoring it (not by the package steps, which would have held the package), and the
+/// restore is judged from the host's inventory. Both hook runs are in the audit log.
+#[test]
+fn a_snapshot_is_taken_before_each_apply_and_restored_by_the_rollback() {
+    let fleet = fleet_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = ["h34", "h35"];
+    let (take, restore, log) = snapshot_hooks(dir.path());
+    let config = fleet.config_with(
+        dir.path(),
+        &hosts,
+        &fleet.known_hosts(),
+        &format!(
+            "[rollout]\nskip_canary_for = [\"moderate\"]\nwaves = [50, 100]\n\n\
+             [snapshot]\ntake = [\"{take}\", \"{{host}}\", \"{{address}}\"]\n\
+             restore = [\"{restore}\", \"{{host}}\", \"{{snapshot}}\"]\ntimeout = \"60s\"\n\
+             on_rollback = \"always\"\n"
+        ),
+    );
+    scan_ok(&config);
+    start(&config, "ro-snap", "acme-web=1.0-3", "moderate");
+    let state = stored(&config, "ro-snap");
+    assert_eq!(status_word(&state), "rolled-back", "{state:#}");
+    let first = stage_hosts(&state, "wave 1");
+    let second = stage_hosts(&state, "wave 2");
+    assert_eq!((first.len(), second.len()), (1, 1));
+    let (h, other) = (first[0].as_str(), second[0].as_str());
+    assert_eq!(
+        host_words(&state, h),
+        ("failed".into(), "rolled-back".into())
+    );
+    assert_eq!(
+        host_words(&state, other),
+        ("pending".into(), "not-requested".into())
+    );
+
+    // The hooks ran once each, for the wave's host only, in that order.
+    let address = fleet.host(h)["addr"].as_str().unwrap().to_string();
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!("take {h} {address} 1.0-1\nrestore {h} snap-{h}-1.0-1\n")
+    );
+    // Inside: back at 1.0-1 and not held (the snapshot was restored, the package steps
+    // that end with a hold were not run); the other host never saw 1.0-3.
+    assert!(ever_installed(&fleet, h, "acme-web", "1.0-3"));
+    assert_eq!(
+        state_inside(&fleet, h, "acme-web"),
+        ("ii".into(), "1.0-1".into())
+    );
+    assert!(held_inside(&fleet, h).is_empty());
+    assert!(!ever_installed(&fleet, other, "acme-web", "1.0-3"));
+
+    // The audit log has both hook runs, each before (start) and after (end) it ran.
+    let audit = std::fs::read_to_string(dir.path().join("state/audit.jsonl")).unwrap();
+    let hooks: Vec<(String, String, Value)> = audit
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v["plugin"] == "snapshot-hook")
+        .map(|v| {
+            (
+                v["phase"].as_str().unwrap().to_string(),
+                v["program"].as_str().unwrap().to_string(),
+                v["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        hooks,
+        vec![
+            ("start".to_string(), take.clone(), Value::Null),
+            ("end".to_string(), take, serde_json::json!(0)),
+            ("start".to_string(), restore.clone(), Value::Null),
+            ("end".to_string(), restore, serde_json::json!(0)),
+        ]
+    );
 }

@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use chrono::Utc;
-use patchwave_core::change::{ChangeKind, ChangeOutcome, Expected};
+use patchwave_core::change::{ChangeKind, ChangeOutcome, Expected, Reconciliation};
 use patchwave_core::{ApplyReport, Change, PluginError, RollbackStep};
 use patchwave_plugin_host::LoadedPlugin;
 use patchwave_store::{ChangeId, NewChange, Store, StoreError};
 use patchwave_transport::Transport;
 
+use crate::snapshot::{HookError, SnapshotHooks};
 use crate::watch::Watched;
 
 /// How a recorded change ended.
@@ -67,6 +68,18 @@ pub enum ChangeError {
     /// No rollback could be planned, so the change was not applied.
     #[error("refusing to apply without a rollback plan: {0}")]
     NoRollbackPlan(PluginError),
+    /// The configured snapshot could not be taken, so the change was not applied.
+    #[error("refusing to apply without the configured snapshot: {0}")]
+    NoSnapshot(HookError),
+}
+
+/// The snapshot hooks and the address they are given for one host.
+#[derive(Clone, Copy)]
+pub struct Snapshot<'a> {
+    /// The configured hooks.
+    pub hooks: &'a SnapshotHooks,
+    /// The host's address, for `{address}`.
+    pub address: &'a str,
 }
 
 async fn run_recorded(
@@ -95,11 +108,32 @@ pub async fn apply(
     transport: Arc<dyn Transport>,
     changes: &[Change],
 ) -> Result<Recorded, ChangeError> {
+    apply_with(store, plugin, transport, changes, None).await
+}
+
+/// [`apply`], taking a snapshot with the configured hook (when given) after the plugin
+/// planned the package rollback and before anything changes; its id becomes the plan's
+/// last step. No snapshot, no apply.
+pub async fn apply_with(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    changes: &[Change],
+    snapshot: Option<Snapshot<'_>>,
+) -> Result<Recorded, ChangeError> {
     let host = transport.host().clone();
-    let plan = plugin
+    let mut plan = plugin
         .plan_rollback(transport.clone(), changes)
         .await
         .map_err(ChangeError::NoRollbackPlan)?;
+    if let Some(s) = snapshot {
+        let id = s
+            .hooks
+            .take(&host, s.address)
+            .await
+            .map_err(ChangeError::NoSnapshot)?;
+        plan.push(RollbackStep::RestoreSnapshot { id });
+    }
     let new = NewChange {
         host,
         kind: ChangeKind::Apply,
@@ -135,20 +169,7 @@ pub async fn rollback(
     transport: Arc<dyn Transport>,
     steps: &[RollbackStep],
 ) -> Result<Recorded, ChangeError> {
-    let expected = steps
-        .iter()
-        .filter_map(|s| match s {
-            RollbackStep::Downgrade(c) => Some(Expected {
-                name: c.name.clone(),
-                version: Some(c.to.clone()),
-            }),
-            RollbackStep::Uninstall { name } => Some(Expected {
-                name: name.clone(),
-                version: None,
-            }),
-            _ => None,
-        })
-        .collect();
+    let expected = expected_after(steps);
     let new = NewChange {
         host: transport.host().clone(),
         kind: ChangeKind::Rollback,
@@ -162,6 +183,81 @@ pub async fn rollback(
     let attempt = async {
         let r = plugin.rollback(watched.clone(), steps).await;
         (r, watched.lost_host())
+    };
+    let (id, result) = run_recorded(store, new, attempt).await?;
+    Ok(Recorded {
+        id,
+        result,
+        rollback_plan: Vec::new(),
+    })
+}
+
+/// What the host holds once `steps` are undone: each downgrade's version, each uninstalled
+/// package gone.
+pub fn expected_after(steps: &[RollbackStep]) -> Vec<Expected> {
+    steps
+        .iter()
+        .filter_map(|s| match s {
+            RollbackStep::Downgrade(c) => Some(Expected {
+                name: c.name.clone(),
+                version: Some(c.to.clone()),
+            }),
+            RollbackStep::Uninstall { name } => Some(Expected {
+                name: name.clone(),
+                version: None,
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Record and carry out a snapshot restore with the operator's hook, then judge it from the
+/// host's inventory read afterwards against `expected` (the hook's exit status only says
+/// it ran): every package as expected is a success.
+pub async fn restore_snapshot(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    snapshot: Snapshot<'_>,
+    id: &str,
+    expected: Vec<Expected>,
+) -> Result<Recorded, ChangeError> {
+    let host = transport.host().clone();
+    let steps = [RollbackStep::RestoreSnapshot { id: id.to_string() }];
+    let new = NewChange {
+        host: host.clone(),
+        kind: ChangeKind::Rollback,
+        plugin: "snapshot-hook".to_string(),
+        request: serde_json::to_string(&steps).unwrap_or_default(),
+        expected: expected.clone(),
+        rollback_plan: None,
+        started_at: Utc::now(),
+    };
+    let watched = Watched::new(transport);
+    let attempt = async {
+        if let Err(e) = snapshot.hooks.restore(&host, snapshot.address, id).await {
+            return (
+                Err(PluginError::Exec {
+                    message: e.to_string(),
+                }),
+                false,
+            );
+        }
+        let judged = match plugin.inventory(watched.clone()).await {
+            Ok(inventory) => Reconciliation::judge(&expected, &inventory),
+            Err(e) => return (Err(e), watched.lost_host()),
+        };
+        let ok = judged == Reconciliation::Took;
+        let report = ApplyReport {
+            ok,
+            outcomes: Vec::new(),
+            status: 0,
+            output: format!(
+                "restored snapshot {id}; the inventory read afterwards: {}",
+                judged.as_str()
+            ),
+        };
+        (Ok(report), false)
     };
     let (id, result) = run_recorded(store, new, attempt).await?;
     Ok(Recorded {

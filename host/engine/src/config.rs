@@ -64,6 +64,9 @@ struct RawConfig {
     health: crate::health::HealthConfig,
     #[serde(default)]
     advisories: RawAdvisories,
+    /// Snapshot hooks run around applies and rollbacks.
+    #[serde(default)]
+    snapshot: Option<crate::snapshot::SnapshotConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,6 +323,8 @@ pub struct Config {
     pub rollout: patchwave_rollout::Policy,
     /// Health sources that gate rollout stages (`[health]`).
     pub health: crate::health::HealthConfig,
+    /// Snapshot hooks (`[snapshot]`), when configured.
+    pub snapshot: Option<crate::snapshot::SnapshotConfig>,
     /// Directory relative paths in the config are taken from.
     pub base_dir: PathBuf,
 }
@@ -633,12 +638,16 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
     };
 
     problems.extend(raw.health.validate());
+    if let Some(snapshot) = &raw.snapshot {
+        problems.extend(snapshot.validate());
+    }
 
     Config {
         policy,
         advisories,
         rollout,
         health: raw.health,
+        snapshot: raw.snapshot,
         base_dir: base.to_path_buf(),
         state_dir,
         store_path,

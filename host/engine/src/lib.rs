@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod plugins;
 pub mod rollout;
 pub mod scan;
+pub mod snapshot;
 pub mod watch;
 
 pub use config::{Config, ConfigErrors};

@@ -23,9 +23,10 @@ use patchwave_store::{ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use serde::{Deserialize, Serialize};
 
-use crate::change::{self, ChangeError, ChangeResult};
+use crate::change::{self, ChangeError, ChangeResult, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scan::{choose_plugin, scan_and_record, HostTarget};
+use crate::snapshot::{RestoreWhen, SnapshotHooks};
 use crate::watch::Watched;
 
 /// Decisions one tick may take before it gives up (a rollout that never waits or finishes
@@ -144,6 +145,7 @@ pub struct Executor {
     health: Arc<dyn HealthGate>,
     concurrency: usize,
     audit: Arc<AuditLog>,
+    snapshot: Option<Arc<SnapshotHooks>>,
     /// The plugin chosen for each host (by its facts) the first time a step needed it.
     chosen: Arc<Chosen>,
 }
@@ -255,8 +257,16 @@ impl Executor {
             health,
             concurrency: concurrency.max(1),
             audit,
+            snapshot: None,
             chosen: Arc::default(),
         }
+    }
+
+    /// Take a snapshot with these hooks before every apply, and restore it when a rollback
+    /// needs it (see [`crate::snapshot`]).
+    pub fn with_snapshots(mut self, hooks: Arc<SnapshotHooks>) -> Executor {
+        self.snapshot = Some(hooks);
+        self
     }
 
     /// Store a new rollout (status `planned`; it starts with a `Start` observation). The
@@ -321,6 +331,62 @@ impl Executor {
         audit_operator(&self.audit, id, observation, now)?;
         let value = serde_json::to_value(observation).map_err(|e| corrupt(id, e))?;
         Ok(self.store.post_rollout_observation(id, &value, now).await?)
+    }
+
+    /// Ask each planned host's plugin how it would undo its changes (`plan-rollback`, which
+    /// reads the host and changes nothing), at most `concurrency` hosts at once. The plan
+    /// recorded at apply time is made the same way, just before the apply.
+    pub async fn preview_rollbacks(
+        &self,
+        plan: &patchwave_rollout::Plan,
+    ) -> BTreeMap<HostId, Result<Vec<RollbackStep>, String>> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut out = BTreeMap::new();
+        for stage in plan.stages() {
+            for planned in &stage.hosts {
+                if planned.changes.is_empty() {
+                    continue;
+                }
+                let Some(target) = self.targets.get(&planned.host).cloned() else {
+                    out.insert(
+                        planned.host.clone(),
+                        Err("not in the configuration".to_string()),
+                    );
+                    continue;
+                };
+                let (store, plugins, chosen, gate) = (
+                    self.store.clone(),
+                    self.plugins.clone(),
+                    self.chosen.clone(),
+                    gate.clone(),
+                );
+                let changes = planned.changes.clone();
+                tasks.spawn(async move {
+                    let _slot = gate.acquire_owned().await;
+                    let ctx = StepContext {
+                        store: store.as_ref(),
+                        plugins: &plugins,
+                        chosen: &chosen,
+                        target: &target,
+                        snapshot: None,
+                    };
+                    let host = target.config.id.clone();
+                    let transport = target.transport.clone();
+                    let steps = match ctx.plugin(transport.clone()).await {
+                        Ok(plugin) => plugin.plan_rollback(transport, &changes).await,
+                        Err(e) => Err(e),
+                    };
+                    (host, steps.map_err(|e| e.to_string()))
+                });
+            }
+        }
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((host, steps)) = joined {
+                out.insert(host, steps);
+            }
+        }
+        out
     }
 
     /// Load a rollout's stored state.
@@ -470,10 +536,11 @@ impl Executor {
                 .changes_for(&host)
                 .map(<[Change]>::to_vec)
                 .unwrap_or_default();
-            let (store, plugins, chosen, gate) = (
+            let (store, plugins, chosen, snapshot, gate) = (
                 self.store.clone(),
                 self.plugins.clone(),
                 self.chosen.clone(),
+                self.snapshot.clone(),
                 gate.clone(),
             );
             tasks.spawn(async move {
@@ -483,6 +550,7 @@ impl Executor {
                     plugins: &plugins,
                     chosen: &chosen,
                     target: &target,
+                    snapshot: snapshot.as_deref(),
                 };
                 ctx.step(action, &wanted).await
             });
@@ -509,6 +577,7 @@ struct StepContext<'a> {
     plugins: &'a PluginSet,
     chosen: &'a Chosen,
     target: &'a HostTarget,
+    snapshot: Option<&'a SnapshotHooks>,
 }
 
 /// What a re-inventory made of a host, before its scan was stored.
@@ -610,7 +679,12 @@ impl StepContext<'_> {
             Ok(plugin) => plugin,
             Err(e) => return Ok(not_started(host, &watched, e, applied)),
         };
-        let result = change::apply(self.store, &plugin, transport, changes).await;
+        let address = self.target.config.address();
+        let snapshot = self.snapshot.map(|hooks| Snapshot {
+            hooks,
+            address: &address,
+        });
+        let result = change::apply_with(self.store, &plugin, transport, changes, snapshot).await;
         observe(host, result, "applied", applied)
     }
 
@@ -642,9 +716,69 @@ impl StepContext<'_> {
             Ok(plugin) => plugin,
             Err(e) => return Ok(not_started(host, &watched, e, rolled_back)),
         };
-        let result = change::rollback(self.store, &plugin, transport, &steps).await;
-        observe(host, result, "rolled back", rolled_back)
+        let (package_steps, snapshot_id) = split_snapshot(steps);
+        let address = self.target.config.address();
+        let hook = self.snapshot.map(|hooks| Snapshot {
+            hooks,
+            address: &address,
+        });
+        let expected = change::expected_after(&package_steps);
+        if let (Some(s), Some(id)) = (hook, &snapshot_id) {
+            if s.hooks.when() == RestoreWhen::Always || package_steps.is_empty() {
+                let result =
+                    change::restore_snapshot(self.store, &plugin, transport, s, id, expected).await;
+                return observe(host, result, "restored the snapshot", rolled_back);
+            }
+        }
+        let result = change::rollback(self.store, &plugin, transport.clone(), &package_steps).await;
+        let failed = matches!(
+            &result,
+            Ok(r) if matches!(r.result, ChangeResult::Failed(_) | ChangeResult::Error(_))
+        );
+        match (failed, hook, &snapshot_id) {
+            (true, Some(s), Some(id)) => {
+                tracing::warn!(%host, snapshot = %id, "package rollback failed; restoring the snapshot");
+                let result =
+                    change::restore_snapshot(self.store, &plugin, transport, s, id, expected).await;
+                observe(
+                    host,
+                    result,
+                    "the package rollback failed; restored the snapshot",
+                    rolled_back,
+                )
+            }
+            (true, None, Some(id)) => {
+                Ok(match observe(host, result, "rolled back", rolled_back)? {
+                    Observation::RolledBack { host, ok, detail } => Observation::RolledBack {
+                        host,
+                        ok,
+                        detail: format!(
+                            "{detail}; snapshot {id} was taken before the apply but no [snapshot] \
+                         restore hook is configured now"
+                        ),
+                    },
+                    other => other,
+                })
+            }
+            _ => observe(host, result, "rolled back", rolled_back),
+        }
     }
+}
+
+/// The package steps of a recorded rollback plan, and the snapshot it ends with, if any.
+fn split_snapshot(steps: Vec<RollbackStep>) -> (Vec<RollbackStep>, Option<String>) {
+    let mut snapshot = None;
+    let packages = steps
+        .into_iter()
+        .filter_map(|s| match s {
+            RollbackStep::RestoreSnapshot { id } => {
+                snapshot = Some(id);
+                None
+            }
+            other => Some(other),
+        })
+        .collect();
+    (packages, snapshot)
 }
 
 fn applied(host: HostId, ok: bool, detail: String) -> Observation {
@@ -699,6 +833,7 @@ fn observe(
         Err(ChangeError::NoRollbackPlan(e)) => {
             make(host, false, format!("not run: no rollback plan: {e}"))
         }
+        Err(ChangeError::NoSnapshot(e)) => make(host, false, format!("not run: {e}")),
         Err(ChangeError::Store(e)) => return Err(e.into()),
     })
 }

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use patchwave_advisory::{ecosystems_for_host, Class, Ecosystem, FixedIn};
-use patchwave_core::{Change, HostId};
+use patchwave_core::{Change, HostId, RollbackStep};
 use patchwave_engine::findings::{PluginOracle, VersionOracle};
 use patchwave_engine::health::HealthSources;
 use patchwave_engine::rollout::{
     audit_operator, Executor, HealthGate, NoHealthSources, TickReport,
 };
+use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::HostTarget;
 use patchwave_plugin_host::AuditLog;
 use patchwave_rollout::{
@@ -123,7 +124,19 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::Plan(args) => {
             let planned = build_plan(ctx, &args).await?;
-            print_plan(&planned);
+            let rollbacks = executor(ctx).await?.preview_rollbacks(&planned).await;
+            print_plan(&planned, &rollbacks);
+            if let Some(s) = &ctx.config.snapshot {
+                println!(
+                    "snapshots: `{}` before each apply; restored by `{}` {}",
+                    s.take.join(" "),
+                    s.restore.join(" "),
+                    match s.on_rollback {
+                        RestoreWhen::Fallback => "when a package rollback fails",
+                        RestoreWhen::Always => "instead of the package rollback",
+                    }
+                );
+            }
             Ok(())
         }
         Command::Start {
@@ -288,14 +301,20 @@ async fn executor(ctx: &Context) -> Result<Executor, Failure> {
                 .map_err(|e| Failure::new(USAGE, e))?,
         )
     };
-    Ok(Executor::new(
+    let exec = Executor::new(
         store,
         plugins,
         targets,
         health,
         ctx.config.scan_concurrency,
         runtime.audit().clone(),
-    ))
+    );
+    Ok(match &ctx.config.snapshot {
+        Some(cfg) => exec.with_snapshots(Arc::new(
+            SnapshotHooks::new(cfg, runtime.audit().clone()).map_err(|e| Failure::new(USAGE, e))?,
+        )),
+        None => exec,
+    })
 }
 
 /// The manifest of `--pin`s and `--class` (default high).
@@ -496,7 +515,19 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
     plan(&manifest, &targets, &ctx.config.rollout, force).map_err(|e| Failure::new(USAGE, e))
 }
 
-fn print_plan(planned: &Plan) {
+/// One rollback step in words.
+fn step_words(step: &RollbackStep) -> String {
+    match step {
+        RollbackStep::Downgrade(c) => format!("downgrade {} to {}", c.name, c.to),
+        RollbackStep::Uninstall { name } => format!("uninstall {name}"),
+        RollbackStep::Hold(p) => format!("hold {} at {}", p.name, p.version),
+        RollbackStep::Unhold { name } => format!("unhold {name}"),
+        RollbackStep::RestoreSnapshot { id } => format!("restore snapshot {id}"),
+    }
+}
+
+/// The plan, with each host's rollback as its plugin planned it (`rollbacks`).
+fn print_plan(planned: &Plan, rollbacks: &BTreeMap<HostId, Result<Vec<RollbackStep>, String>>) {
     let m = planned.manifest();
     println!("manifest {} ({}, class {}):", m.id(), m.origin(), m.class());
     for p in m.packages() {
@@ -505,23 +536,24 @@ fn print_plan(planned: &Plan) {
     for stage in planned.stages() {
         println!("{}: {} hosts", stage.id, stage.hosts.len());
         for h in &stage.hosts {
-            let changes: Vec<String> = planned
-                .changes_for(&h.host)
-                .unwrap_or_default()
+            let changes: Vec<String> = h
+                .changes
                 .iter()
                 .map(|c| {
                     format!(
-                        "{} {} -> {} (rollback: {})",
+                        "{} {} -> {}",
                         c.name,
                         c.from.as_deref().unwrap_or("absent"),
-                        c.to,
-                        c.from.as_ref().map_or("uninstall".to_string(), |f| format!(
-                            "downgrade to {f}, hold"
-                        ))
+                        c.to
                     )
                 })
                 .collect();
-            println!("  {}  {}", h.host, changes.join("; "));
+            let rollback = match rollbacks.get(&h.host) {
+                Some(Ok(steps)) => steps.iter().map(step_words).collect::<Vec<_>>().join(", "),
+                Some(Err(e)) => format!("unknown now ({e}); planned again before the apply"),
+                None => "nothing to undo".to_string(),
+            };
+            println!("  {}  {}; rollback: {rollback}", h.host, changes.join(", "));
         }
     }
     if !planned.up_to_date().is_empty() {

@@ -1,0 +1,502 @@
+//! Snapshot hooks: the operator's own commands that take a snapshot of a host before an
+//! apply and restore it when a rollback needs it (a cloud volume snapshot, an LVM or btrfs
+//! snapshot, a hypervisor checkpoint — patchwave does not know which).
+//!
+//! Configured under `[snapshot]`:
+//!
+//! ```toml
+//! [snapshot]
+//! take = ["/usr/local/sbin/snap", "take", "{host}", "{address}"]
+//! restore = ["/usr/local/sbin/snap", "restore", "{host}", "{snapshot}"]
+//! timeout = "10m"          # each run; default 10m
+//! on_rollback = "fallback" # or "always"
+//! ```
+//!
+//! The hooks run **on the runner**, not on the host and not inside a plugin, as an argv (no
+//! shell), with an empty environment except `PATH`, `PATCHWAVE_HOST`, `PATCHWAVE_ADDRESS`
+//! and, for `restore`, `PATCHWAVE_SNAPSHOT`. `take` prints the snapshot id as the last
+//! non-empty line of its stdout. Every run is written to the audit log (`plugin` =
+//! `snapshot-hook`), a `start` line before it runs and an `end` line with its status.
+//!
+//! When a hook is configured, an apply takes a snapshot after the plugin planned the
+//! package rollback and before anything changes; if the snapshot fails, the apply does not
+//! run. The id is recorded as the last step of the rollback plan (`restore-snapshot`). A
+//! rollback runs the package steps first and restores the snapshot only if they fail
+//! (`fallback`), or restores it instead of them (`always`). Whether a restore worked is
+//! never taken from the hook's exit status: the host's inventory is read again and judged.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use patchwave_core::audit::{AuditEntry, AuditPhase};
+use patchwave_core::HostId;
+use patchwave_plugin_host::AuditLog;
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+
+use crate::config::parse_duration;
+
+/// How long a hook may run unless `timeout` says otherwise.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(600);
+/// The most of a hook's stdout or stderr that is read.
+const OUTPUT_LIMIT: u64 = 64 * 1024;
+/// The longest snapshot id accepted.
+const MAX_ID_LEN: usize = 256;
+/// `PATH` given to hooks.
+const HOOK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// When a rollback restores the snapshot taken before the apply.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreWhen {
+    /// Only when the package rollback fails.
+    #[default]
+    Fallback,
+    /// Instead of the package rollback.
+    Always,
+}
+
+/// `[snapshot]` as written.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// The argv that takes a snapshot; `{host}` and `{address}` are replaced.
+    pub take: Vec<String>,
+    /// The argv that restores one; `{host}`, `{address}` and `{snapshot}` are replaced.
+    pub restore: Vec<String>,
+    /// How long each run may take, like `10m` (default 10m).
+    pub timeout: Option<String>,
+    /// When a rollback restores the snapshot.
+    #[serde(default)]
+    pub on_rollback: RestoreWhen,
+}
+
+impl SnapshotConfig {
+    /// Every problem, each naming its field.
+    pub fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_argv(
+            "snapshot.take",
+            &self.take,
+            &["host", "address"],
+            &mut problems,
+        );
+        check_argv(
+            "snapshot.restore",
+            &self.restore,
+            &["host", "address", "snapshot"],
+            &mut problems,
+        );
+        if !self.restore.iter().any(|a| a.contains("{snapshot}")) {
+            problems.push(
+                "snapshot.restore: never passes `{snapshot}`, so it cannot know which \
+                 snapshot to restore"
+                    .into(),
+            );
+        }
+        if let Some(t) = &self.timeout {
+            match parse_duration(t) {
+                Ok(d) if d.is_zero() => problems.push("snapshot.timeout: must be above 0".into()),
+                Ok(_) => {}
+                Err(e) => problems.push(format!("snapshot.timeout: {e}")),
+            }
+        }
+        problems
+    }
+}
+
+/// The program must be an absolute path (no `PATH` lookup decides what runs) and every
+/// `{placeholder}` one of `allowed`.
+fn check_argv(at: &str, argv: &[String], allowed: &[&str], problems: &mut Vec<String>) {
+    let Some(program) = argv.first() else {
+        problems.push(format!("{at}: empty; give the program and its arguments"));
+        return;
+    };
+    if !program.starts_with('/') {
+        problems.push(format!(
+            "{at}: `{program}` is not an absolute path (hooks are not looked up in PATH)"
+        ));
+    }
+    for (i, arg) in argv.iter().enumerate() {
+        let mut rest = arg.as_str();
+        while let Some(open) = rest.find('{') {
+            let Some(close) = rest[open..].find('}') else {
+                break;
+            };
+            let name = &rest[open + 1..open + close];
+            if !allowed.contains(&name) {
+                problems.push(format!(
+                    "{at}[{i}]: unknown placeholder `{{{name}}}` (known: {})",
+                    allowed
+                        .iter()
+                        .map(|a| format!("{{{a}}}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            rest = &rest[open + close + 1..];
+        }
+    }
+}
+
+/// Why a hook did not give what was needed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("snapshot hook `{program}`: {detail}")]
+pub struct HookError {
+    /// The hook's program.
+    pub program: String,
+    /// What went wrong, with the tail of its stderr when it ran.
+    pub detail: String,
+}
+
+/// The configured hooks, ready to run.
+#[derive(Clone, Debug)]
+pub struct SnapshotHooks {
+    take: Vec<String>,
+    restore: Vec<String>,
+    timeout: Duration,
+    when: RestoreWhen,
+    audit: Arc<AuditLog>,
+}
+
+impl SnapshotHooks {
+    /// Hooks from a validated config, auditing every run to `audit`.
+    pub fn new(config: &SnapshotConfig, audit: Arc<AuditLog>) -> Result<SnapshotHooks, String> {
+        let problems = config.validate();
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        let timeout = match &config.timeout {
+            Some(t) => parse_duration(t)?,
+            None => DEFAULT_HOOK_TIMEOUT,
+        };
+        Ok(SnapshotHooks {
+            take: config.take.clone(),
+            restore: config.restore.clone(),
+            timeout,
+            when: config.on_rollback,
+            audit,
+        })
+    }
+
+    /// When a rollback restores the snapshot.
+    pub fn when(&self) -> RestoreWhen {
+        self.when
+    }
+
+    /// Take a snapshot of `host` at `address`; returns its id.
+    pub async fn take(&self, host: &HostId, address: &str) -> Result<String, HookError> {
+        let stdout = self.run(&self.take, host, address, None).await?;
+        let id = stdout
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .to_string();
+        let bad = |detail: String| HookError {
+            program: self.take[0].clone(),
+            detail,
+        };
+        if id.is_empty() {
+            return Err(bad("printed no snapshot id".into()));
+        }
+        if id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
+            return Err(bad(format!(
+                "printed an unusable snapshot id (over {MAX_ID_LEN} bytes or with control characters)"
+            )));
+        }
+        Ok(id)
+    }
+
+    /// Restore snapshot `id` of `host` at `address`. Success means only that the hook
+    /// exited 0; the caller reads the host to judge the result.
+    pub async fn restore(&self, host: &HostId, address: &str, id: &str) -> Result<(), HookError> {
+        self.run(&self.restore, host, address, Some(id))
+            .await
+            .map(drop)
+    }
+
+    async fn run(
+        &self,
+        template: &[String],
+        host: &HostId,
+        address: &str,
+        snapshot: Option<&str>,
+    ) -> Result<String, HookError> {
+        let argv: Vec<String> = template
+            .iter()
+            .map(|a| {
+                let a = a
+                    .replace("{host}", host.as_str())
+                    .replace("{address}", address);
+                match snapshot {
+                    Some(id) => a.replace("{snapshot}", id),
+                    None => a,
+                }
+            })
+            .collect();
+        let program = argv[0].clone();
+        let fail = |detail: String| HookError {
+            program: program.clone(),
+            detail,
+        };
+        self.audit_run(host, &argv, AuditPhase::Start, None, None)
+            .map_err(&fail)?;
+        let started = Instant::now();
+        let result = self.spawn(&argv, host, address, snapshot).await;
+        let took = started.elapsed();
+        let (status, error) = match &result {
+            Ok((status, _, _)) => (Some(*status), None),
+            Err(e) => (None, Some(e.clone())),
+        };
+        self.audit_run(
+            host,
+            &argv,
+            AuditPhase::End,
+            status,
+            error.map(|e| (e, took)),
+        )
+        .map_err(&fail)?;
+        let (status, stdout, stderr) = result.map_err(&fail)?;
+        if status != 0 {
+            return Err(fail(format!(
+                "exited with status {status}: {}",
+                tail(&stderr)
+            )));
+        }
+        Ok(stdout)
+    }
+
+    async fn spawn(
+        &self,
+        argv: &[String],
+        host: &HostId,
+        address: &str,
+        snapshot: Option<&str>,
+    ) -> Result<(i32, String, String), String> {
+        let mut cmd = tokio::process::Command::new(PathBuf::from(&argv[0]));
+        cmd.args(&argv[1..])
+            .env_clear()
+            .env("PATH", HOOK_PATH)
+            .env("PATCHWAVE_HOST", host.as_str())
+            .env("PATCHWAVE_ADDRESS", address)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(id) = snapshot {
+            cmd.env("PATCHWAVE_SNAPSHOT", id);
+        }
+        let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
+        let out = child.stdout.take().ok_or("no stdout pipe")?;
+        let err = child.stderr.take().ok_or("no stderr pipe")?;
+        let run = async {
+            let mut stdout = Vec::new();
+            let mut stderr = Vec::new();
+            let mut out = out.take(OUTPUT_LIMIT);
+            let mut err = err.take(OUTPUT_LIMIT);
+            let (a, b) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
+            a.and(b).map_err(|e| format!("reading its output: {e}"))?;
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| format!("waiting for it: {e}"))?;
+            Ok::<_, String>((
+                status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&stdout).into_owned(),
+                String::from_utf8_lossy(&stderr).into_owned(),
+            ))
+        };
+        match tokio::time::timeout(self.timeout, run).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "did not finish within {}s; killed",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+
+    fn audit_run(
+        &self,
+        host: &HostId,
+        argv: &[String],
+        phase: AuditPhase,
+        status: Option<i32>,
+        error: Option<(String, Duration)>,
+    ) -> Result<(), String> {
+        let duration_ms = error.as_ref().map(|(_, d)| *d);
+        let entry = AuditEntry {
+            time: Utc::now(),
+            phase: Some(phase),
+            plugin: "snapshot-hook".into(),
+            plugin_digest: String::new(),
+            host: host.to_string(),
+            program: argv[0].clone(),
+            args: argv[1..].to_vec(),
+            env: vec![
+                "PATH".into(),
+                "PATCHWAVE_HOST".into(),
+                "PATCHWAVE_ADDRESS".into(),
+            ],
+            decision: "configured".into(),
+            status,
+            duration_ms: duration_ms.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            error: error.map(|(e, _)| e),
+        };
+        self.audit
+            .append(&entry)
+            .map_err(|e| format!("audit log unavailable, not run: {e}"))
+    }
+}
+
+fn tail(s: &str) -> String {
+    let lines: Vec<&str> = s.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn config(take: &[&str], restore: &[&str]) -> SnapshotConfig {
+        SnapshotConfig {
+            take: take.iter().map(|s| s.to_string()).collect(),
+            restore: restore.iter().map(|s| s.to_string()).collect(),
+            timeout: None,
+            on_rollback: RestoreWhen::Fallback,
+        }
+    }
+
+    fn script(dir: &std::path::Path, name: &str, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    fn hooks(dir: &std::path::Path, cfg: &SnapshotConfig) -> SnapshotHooks {
+        let audit = Arc::new(AuditLog::open(&dir.join("audit.jsonl")).unwrap());
+        SnapshotHooks::new(cfg, audit).unwrap()
+    }
+
+    #[test]
+    fn every_config_problem_is_named_at_once() {
+        let mut cfg = config(&["snap", "{hots}"], &["/bin/restore", "{host}"]);
+        cfg.timeout = Some("soon".into());
+        let problems = cfg.validate();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems[0].contains("`snap` is not an absolute path"));
+        assert!(problems[1].contains("snapshot.take[1]: unknown placeholder `{hots}`"));
+        assert!(problems[2].contains("never passes `{snapshot}`"));
+        assert!(problems[3].starts_with("snapshot.timeout:"));
+        assert_eq!(
+            config(&[], &["/r", "{snapshot}"]).validate(),
+            vec!["snapshot.take: empty; give the program and its arguments".to_string()]
+        );
+        assert!(
+            config(&["/t", "{host}", "{address}"], &["/r", "{snapshot}"])
+                .validate()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn take_returns_the_last_line_and_both_runs_are_audited() {
+        let dir = tempfile::tempdir().unwrap();
+        let take = script(
+            dir.path(),
+            "take",
+            "echo \"taking $1 at $2 ($PATCHWAVE_HOST, $PATCHWAVE_ADDRESS) HOME=$HOME\" >&2\n\
+             echo progress\necho snap-$1\necho",
+        );
+        let log = dir.path().join("restored");
+        let restore = script(
+            dir.path(),
+            "restore",
+            &format!("echo \"$1 $2 $PATCHWAVE_SNAPSHOT\" > {}", log.display()),
+        );
+        let h = hooks(
+            dir.path(),
+            &config(
+                &[&take, "{host}", "{address}"],
+                &[&restore, "{host}", "{snapshot}"],
+            ),
+        );
+        let host = HostId::from("h07");
+        assert_eq!(h.take(&host, "10.0.0.7").await.unwrap(), "snap-h07");
+        h.restore(&host, "10.0.0.7", "snap-h07").await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&log).unwrap(),
+            "h07 snap-h07 snap-h07\n"
+        );
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("audit.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(String, String, serde_json::Value)> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l["phase"].as_str().unwrap().to_string(),
+                    l["args"][0].as_str().unwrap().to_string(),
+                    l["status"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            vec![
+                ("start".into(), "h07".into(), serde_json::Value::Null),
+                ("end".into(), "h07".into(), serde_json::json!(0)),
+                ("start".into(), "h07".into(), serde_json::Value::Null),
+                ("end".into(), "h07".into(), serde_json::json!(0)),
+            ]
+        );
+        assert_eq!(lines[0]["plugin"], "snapshot-hook");
+        assert_eq!(lines[1]["args"][1], "10.0.0.7");
+    }
+
+    #[tokio::test]
+    async fn failures_name_the_hook_and_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let failing = script(dir.path(), "fail", "echo 'volume busy' >&2\nexit 3");
+        let silent = script(dir.path(), "silent", "true");
+        let slow = script(dir.path(), "slow", "sleep 5");
+        let restore = ["/bin/true", "{snapshot}"];
+        let host = HostId::from("h1");
+
+        let h = hooks(dir.path(), &config(&[&failing], &restore));
+        let e = h.take(&host, "a").await.unwrap_err();
+        assert_eq!(e.program, failing);
+        assert_eq!(e.detail, "exited with status 3: volume busy");
+
+        let h = hooks(dir.path(), &config(&[&silent], &restore));
+        assert_eq!(
+            h.take(&host, "a").await.unwrap_err().detail,
+            "printed no snapshot id"
+        );
+
+        let mut cfg = config(&[&slow], &restore);
+        cfg.timeout = Some("1s".into());
+        let h = hooks(dir.path(), &cfg);
+        assert_eq!(
+            h.take(&host, "a").await.unwrap_err().detail,
+            "did not finish within 1s; killed"
+        );
+
+        let h = hooks(dir.path(), &config(&["/nonexistent/snap"], &restore));
+        assert!(h
+            .take(&host, "a")
+            .await
+            .unwrap_err()
+            .detail
+            .starts_with("could not start: "));
+    }
+}
