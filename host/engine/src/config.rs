@@ -723,6 +723,21 @@ fn compile_policy(value: toml::Value, problems: &mut Vec<String>) -> patchwave_a
 mod tests {
     use super::*;
 
+    /// The documented example is a working config, every section of it.
+    #[test]
+    fn the_example_config_compiles_with_every_section() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/config/example.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let c = Config::from_toml(&text, "example.toml", Path::new("/etc/patchwave")).unwrap();
+        assert_eq!(c.hosts.len(), 4);
+        assert_eq!(c.health.sources.len(), 3);
+        assert_eq!(c.rollout.waves, vec![5, 25, 50, 100]);
+        assert!(c.rollout.window.is_some());
+        assert_eq!(c.policy.exclusions.len(), 1);
+        assert_eq!(c.advisories.osv.len(), 1);
+        assert!(c.snapshot.is_none());
+    }
+
     #[test]
     fn fleet_file_compiles() {
         let text = r#"
