@@ -3,6 +3,7 @@
 use std::cmp::Ordering;
 use std::process::Command;
 
+use patchwave_core::{Change, PackageOutcome};
 use patchwave_plugin_host::PluginGrants;
 
 use crate::support::{assert_inventory_matches, debian_plugin, dpkg_oracle, local, stdout_of};
@@ -61,6 +62,60 @@ async fn facts_of_this_machine_match_os_release_and_uname() {
         facts.reboot_required,
         std::path::Path::new("/var/run/reboot-required").exists()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_this_machines_dpkg_state() {
+    if !is_debian_like() || Command::new("apt-get").arg("--version").output().is_err() {
+        eprintln!("SKIP: this machine has no dpkg database or no apt-get");
+        return;
+    }
+    // dpkg itself is always installed where there is a dpkg database.
+    let field =
+        |f: &str| on_this_machine(&["dpkg-query", "-W", &format!("--showformat={f}"), "dpkg"]);
+    let installed = field("${Version}");
+    assert_eq!(
+        field("${db:Status-Abbrev}"),
+        "ii ",
+        "dpkg is not plainly installed here"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let debian = debian_plugin(dir.path(), PluginGrants::Manifest).await;
+    let verify = |to: &str| {
+        let changes = [Change {
+            name: "dpkg".into(),
+            from: None,
+            to: to.to_string(),
+        }];
+        let debian = &debian;
+        async move { debian.verify(local(), &changes).await.unwrap() }
+    };
+    let outcome = |wanted: &str, ok: bool| PackageOutcome {
+        name: "dpkg".into(),
+        wanted: Some(wanted.to_string()),
+        found: Some(installed.clone()),
+        state: "ii".into(),
+        ok,
+    };
+
+    let at_installed = verify(&installed).await;
+    assert_eq!(at_installed.outcomes, [outcome(&installed, true)]);
+    assert!(at_installed.ok, "{at_installed:?}");
+    assert_eq!(at_installed.status, 0);
+    // It waited for dpkg's lock first (as root; unprivileged, apt says why it could not).
+    assert!(
+        at_installed
+            .output
+            .starts_with("$ apt-get -o DPkg::Lock::Timeout=120 check\n"),
+        "{}",
+        at_installed.output
+    );
+
+    let other = format!("{installed}+patchwave.verify1");
+    let at_other = verify(&other).await;
+    assert_eq!(at_other.outcomes, [outcome(&other, false)]);
+    assert!(!at_other.ok, "{at_other:?}");
+    assert_eq!(at_other.status, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

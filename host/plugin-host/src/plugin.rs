@@ -414,6 +414,28 @@ impl LoadedPlugin {
         self.check_len("rollback", "outcomes", report.outcomes.len())?;
         Ok(report_from(report))
     }
+
+    /// Read-only check that `changes` really took: per change, the state the package
+    /// database holds now (`ok` when the package is installed and fully configured at
+    /// `to`). The plugin first waits, bounded, for a package operation still running on
+    /// the target to finish.
+    pub async fn verify(
+        &self,
+        target: Arc<dyn Transport>,
+        changes: &[Change],
+    ) -> Result<ApplyReport, PluginError> {
+        let (mut store, inst) = self.instantiate(target).await?;
+        let changes: Vec<types::Change> = changes.iter().map(change_to).collect();
+        let raw = inst
+            .patchwave_plugin_os()
+            .call_verify(&mut store, &changes)
+            .await;
+        let report = self
+            .finish(&mut store, "verify", raw)?
+            .map_err(error_from)?;
+        self.check_len("verify", "outcomes", report.outcomes.len())?;
+        Ok(report_from(report))
+    }
 }
 
 fn manifest_from(m: types::PluginManifest) -> Manifest {

@@ -13,8 +13,19 @@ use crate::dpkg::SHOW_FORMAT;
 pub const QUERY_TIMEOUT_MS: u32 = 60_000;
 /// Timeout for apt simulations, which load the whole package cache.
 pub const SIMULATE_TIMEOUT_MS: u32 = 5 * 60_000;
-/// Timeout for runs that change packages (downloads and maintainer scripts included).
+/// Timeout for runs that change packages (downloads and maintainer scripts included, and
+/// up to [`LOCK_WAIT_S`] waiting for another apt or dpkg run to finish first).
 pub const CHANGE_TIMEOUT_MS: u32 = 30 * 60_000;
+
+/// How long a command that takes dpkg's lock waits for another apt or dpkg run (say, an
+/// apply still running after its runner was killed) to release it, in seconds.
+pub const LOCK_WAIT_S: u32 = 120;
+/// apt's option for that wait: `DPkg::Lock::Timeout` is [`LOCK_WAIT_S`]. apt before
+/// 1.9.11 (Debian 10) ignores it and fails at once on a held lock.
+pub const LOCK_WAIT_OPTION: &str = "DPkg::Lock::Timeout=120";
+/// Timeout for [`APT_WAIT_IDLE`]: the whole lock wait, then loading the package cache as
+/// long as a simulation may.
+pub const WAIT_IDLE_TIMEOUT_MS: u32 = LOCK_WAIT_S * 1000 + SIMULATE_TIMEOUT_MS;
 
 /// Environment for everything that may run maintainer scripts: no debconf prompts
 /// (questions take their defaults) and no apt-listchanges pager or mail.
@@ -149,9 +160,21 @@ pub const APT_SIMULATE_UPGRADE: Spec = Spec {
     tail: Tail::None,
     ..simulation(&["-s", "-o", "Debug::NoLocking=1", "upgrade"])
 };
+/// Verify, before reading the database: returns once no other apt or dpkg run holds
+/// dpkg's lock, waiting up to [`LOCK_WAIT_S`]. apt has no command that only waits for the
+/// lock; `check` takes it (so it waits), reads the package cache and changes nothing. It
+/// exits 100 on broken dependencies as well as on a wait that ran out.
+pub const APT_WAIT_IDLE: Spec = Spec {
+    program: "apt-get",
+    args: &["-o", LOCK_WAIT_OPTION, "check"],
+    tail: Tail::None,
+    noninteractive: false,
+    timeout_ms: WAIT_IDLE_TIMEOUT_MS,
+};
 /// Apply: install exact versions (`name=version`). Keeps the configuration files the admin
 /// changed, installs no recommends, allows downgrades, refuses to remove anything and
-/// refuses to move held packages.
+/// refuses to move held packages. Waits up to [`LOCK_WAIT_S`] for another apt or dpkg run,
+/// so an apply sent again while an interrupted one still runs follows it instead of failing.
 pub const APT_INSTALL: Spec = change(
     "apt-get",
     &[
@@ -163,6 +186,8 @@ pub const APT_INSTALL: Spec = change(
         "Dpkg::Options::=--force-confdef",
         "-o",
         "Dpkg::Options::=--force-confold",
+        "-o",
+        LOCK_WAIT_OPTION,
         "--allow-downgrades",
         "--no-remove",
         "--",
@@ -181,7 +206,8 @@ pub const APT_SIMULATE_ROLLBACK_INSTALL: Spec = simulation(&[
     "--",
 ]);
 /// Rollback: install previous versions, moving held packages if need be. Removals it
-/// would make are checked by [`APT_SIMULATE_ROLLBACK_INSTALL`] first.
+/// would make are checked by [`APT_SIMULATE_ROLLBACK_INSTALL`] first. Waits up to
+/// [`LOCK_WAIT_S`] for another apt or dpkg run.
 pub const APT_ROLLBACK_INSTALL: Spec = change(
     "apt-get",
     &[
@@ -193,6 +219,8 @@ pub const APT_ROLLBACK_INSTALL: Spec = change(
         "Dpkg::Options::=--force-confdef",
         "-o",
         "Dpkg::Options::=--force-confold",
+        "-o",
+        LOCK_WAIT_OPTION,
         "--allow-downgrades",
         "--allow-change-held-packages",
         "--",
@@ -208,7 +236,8 @@ pub const APT_SIMULATE_REMOVE: Spec = simulation(&[
     "--allow-change-held-packages",
     "--",
 ]);
-/// Rollback: remove packages an apply installed (configuration files are kept).
+/// Rollback: remove packages an apply installed (configuration files are kept). Waits up
+/// to [`LOCK_WAIT_S`] for another apt or dpkg run.
 pub const APT_REMOVE: Spec = change(
     "apt-get",
     &[
@@ -219,6 +248,8 @@ pub const APT_REMOVE: Spec = change(
         "Dpkg::Options::=--force-confdef",
         "-o",
         "Dpkg::Options::=--force-confold",
+        "-o",
+        LOCK_WAIT_OPTION,
         "--allow-change-held-packages",
         "--",
     ],
@@ -244,6 +275,7 @@ pub const ALL: &[Spec] = &[
     DPKG_QUERY_ALL,
     DPKG_QUERY,
     APT_SIMULATE_UPGRADE,
+    APT_WAIT_IDLE,
     APT_INSTALL,
     APT_SIMULATE_ROLLBACK_INSTALL,
     APT_ROLLBACK_INSTALL,
@@ -344,6 +376,16 @@ mod tests {
                 &["-s", "-o", "Debug::NoLocking=1", "upgrade", "-o", "x=y"],
             ),
             ("apt-mark", &["hold", "--", "a", "b"]),
+            ("apt-get", &["check"]),
+            (
+                "apt-get",
+                &["-o", "DPkg::Lock::Timeout=120", "check", "-o", "x=y"],
+            ),
+            (
+                "apt-get",
+                &["-o", "DPkg::Lock::Timeout=120", "install", "foo"],
+            ),
+            ("apt-get", &["-o", "APT::Get::Fix-Broken=1", "check"]),
             ("dpkg", &["--purge", "foo"]),
             ("sh", &["-c", "true"]),
             ("test", &["-e", "/etc/shadow"]),
@@ -359,6 +401,103 @@ mod tests {
         let mut env = APT_INSTALL.command(&["x=1"]);
         env.env.push(("LD_PRELOAD".into(), "/x.so".into()));
         assert!(!covered(&grants, &env));
+    }
+
+    #[test]
+    fn lock_waits_agree_and_fit_in_their_commands_timeouts() {
+        assert_eq!(
+            LOCK_WAIT_OPTION,
+            format!("DPkg::Lock::Timeout={LOCK_WAIT_S}")
+        );
+        let waiting: Vec<String> = ALL
+            .iter()
+            .filter(|spec| spec.args.windows(2).any(|w| w == ["-o", LOCK_WAIT_OPTION]))
+            .map(|spec| {
+                assert!(
+                    spec.timeout_ms > LOCK_WAIT_S * 1000 + 60_000,
+                    "{spec:?}: its timeout leaves less than a minute after the lock wait"
+                );
+                spec.grant().args.join(" ")
+            })
+            .collect();
+        // Every apt run that takes the lock waits for it, options before `--`.
+        let want: Vec<String> = [APT_WAIT_IDLE, APT_INSTALL, APT_ROLLBACK_INSTALL, APT_REMOVE]
+            .iter()
+            .map(|spec| spec.grant().args.join(" "))
+            .collect();
+        assert_eq!(waiting, want);
+    }
+
+    /// The grants operators copy into their configuration, spelled out: a change here
+    /// means every such configuration needs the same change.
+    #[test]
+    fn lock_taking_grants_are_exactly_these() {
+        let grant = patchwave_plugin_sdk::grant;
+        let env = ["DEBIAN_FRONTEND", "APT_LISTCHANGES_FRONTEND"];
+        let opts = [
+            "-o",
+            "Dpkg::Options::=--force-confdef",
+            "-o",
+            "Dpkg::Options::=--force-confold",
+            "-o",
+            "DPkg::Lock::Timeout=120",
+        ];
+        let args = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+            head.iter().chain(&opts).chain(tail).copied().collect()
+        };
+        let cases = [
+            (
+                APT_WAIT_IDLE,
+                grant("apt-get", &["-o", "DPkg::Lock::Timeout=120", "check"], &[]),
+            ),
+            (
+                APT_INSTALL,
+                grant(
+                    "apt-get",
+                    &args(
+                        &["install", "-y", "-q", "--no-install-recommends"],
+                        &["--allow-downgrades", "--no-remove", "--", "**"],
+                    ),
+                    &env,
+                ),
+            ),
+            (
+                APT_ROLLBACK_INSTALL,
+                grant(
+                    "apt-get",
+                    &args(
+                        &["install", "-y", "-q", "--no-install-recommends"],
+                        &[
+                            "--allow-downgrades",
+                            "--allow-change-held-packages",
+                            "--",
+                            "**",
+                        ],
+                    ),
+                    &env,
+                ),
+            ),
+            (
+                APT_REMOVE,
+                grant(
+                    "apt-get",
+                    &args(
+                        &["remove", "-y", "-q"],
+                        &["--allow-change-held-packages", "--", "**"],
+                    ),
+                    &env,
+                ),
+            ),
+        ];
+        for (spec, want) in cases {
+            let got = spec.grant();
+            assert_eq!(
+                (&got.program, &got.args, &got.env),
+                (&want.program, &want.args, &want.env)
+            );
+        }
+        assert_eq!(APT_WAIT_IDLE.timeout_ms, 420_000);
+        assert!(APT_WAIT_IDLE.command::<&str>(&[]).env.is_empty());
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! The patchwave OS plugin for Debian, Ubuntu and their derivatives.
 //!
 //! Reads the package database with `dpkg-query`, finds upgrades with a simulated
-//! `apt-get upgrade`, compares versions exactly as dpkg does, and installs, downgrades,
-//! removes and holds packages with `apt-get` and `apt-mark`. Every program it runs is
-//! declared in the manifest (see [`commands`]); it runs nothing through a shell.
+//! `apt-get upgrade`, compares versions exactly as dpkg does, installs, downgrades,
+//! removes and holds packages with `apt-get` and `apt-mark`, and verifies that changes
+//! took. Every program it runs is declared in the manifest (see [`commands`]); it runs
+//! nothing through a shell.
 //!
 //! Modules: [`version`] (dpkg version ordering), [`os_release`], [`dpkg`] (package
 //! database), [`apt`] (simulation output), [`commands`] (commands and grants),
-//! [`facts`] (read-only calls), [`transaction`] (apply and rollback), [`host`] (exec).
+//! [`facts`] (read-only calls), [`transaction`] (apply, rollback and verify), [`host`]
+//! (exec).
 
 // Tests may unwrap and index; the plugin itself may not (see the crate's lints).
 #![cfg_attr(
@@ -90,6 +92,10 @@ impl Plugin for Debian {
 
     fn rollback(steps: Vec<RollbackStep>) -> Result<ApplyReport, PluginError> {
         transaction::rollback(&mut host::Wasm, &steps)
+    }
+
+    fn verify(changes: Vec<Change>) -> Result<ApplyReport, PluginError> {
+        transaction::verify(&mut host::Wasm, &changes)
     }
 }
 

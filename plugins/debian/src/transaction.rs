@@ -1,4 +1,5 @@
-//! `apply`, `plan-rollback` and `rollback`: the calls that change packages.
+//! `apply`, `plan-rollback` and `rollback`: the calls that change packages; and
+//! `verify` ([`verify()`]), which reads back what they left with the same outcomes.
 //!
 //! Whatever apt reports, the truth is read back from the dpkg database afterwards and
 //! each package gets an outcome from that state. A plugin error is returned only when
@@ -610,6 +611,9 @@ fn mark(host: &mut impl Host, report: &mut Report, group: &[Step<'_>]) -> Result
     }
     Ok(())
 }
+
+mod verify;
+pub use verify::verify;
 
 #[cfg(test)]
 mod tests;

@@ -1,10 +1,11 @@
-//! Apply, plan-rollback and rollback against a scripted host. Every command the flows
-//! run is also checked against the manifest's grants by the scripted host.
+//! Apply, plan-rollback, rollback and verify against a scripted host. Every command the
+//! flows run is also checked against the manifest's grants by the scripted host.
 
 use super::*;
 use crate::commands::{
     Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_REMOVE,
-    APT_SIMULATE_ROLLBACK_INSTALL, DPKG_CONFIGURE_PENDING, DPKG_QUERY, DPKG_QUERY_ALL,
+    APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING, DPKG_QUERY,
+    DPKG_QUERY_ALL,
 };
 use crate::host::fake::{out, Scripted};
 
@@ -512,4 +513,317 @@ fn report_output_is_bounded() {
     let done = report.finish();
     assert!(done.output.len() <= OUTPUT_MAX + 3);
     assert!(done.output.starts_with("..."));
+}
+
+/// apt-get's output when it got dpkg's lock at once and finds nothing broken.
+const APT_CHECK_IDLE: &str =
+    "Reading package lists...\nBuilding dependency tree...\nReading state information...\n";
+
+/// Every field of an outcome (the bindings' records have no `PartialEq`).
+type Fields = (String, Option<String>, Option<String>, String, bool);
+
+fn fields(o: &PackageOutcome) -> Fields {
+    (
+        o.name.clone(),
+        o.wanted.clone(),
+        o.found.clone(),
+        o.state.clone(),
+        o.ok,
+    )
+}
+
+fn outcomes(report: &ApplyReport) -> Vec<Fields> {
+    report.outcomes.iter().map(fields).collect()
+}
+
+/// The outcome of a package that should be installed at `wanted`.
+fn outcome(name: &str, wanted: &str, found: Option<&str>, state: &str, ok: bool) -> Fields {
+    (
+        name.into(),
+        Some(wanted.into()),
+        found.map(str::to_string),
+        state.into(),
+        ok,
+    )
+}
+
+/// `verify` of `changes` against a database that answers `dpkg_query` (status 0 or 1).
+fn verify_against(changes: &[Change], queried: &[&str], status: i32, rows: &str) -> ApplyReport {
+    let mut host = Scripted::default()
+        .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
+        .expect(&line(&DPKG_QUERY, queried), out(status, rows));
+    let report = verify(&mut host, changes).unwrap();
+    host.done();
+    report
+}
+
+#[test]
+fn verify_fully_installed_at_the_target_is_ok() {
+    let report = verify_against(
+        &[
+            change("libssl3", Some("3.0.19-1~deb12u2"), "3.0.22-1~deb12u2"),
+            change("zlib1g:i386", None, "1:1.3"),
+        ],
+        &["libssl3", "zlib1g:i386"],
+        0,
+        &(row("ii ", "libssl3", "3.0.22-1~deb12u2") + "hi \tzlib1g\t1:1.3\ti386\tzlib\n"),
+    );
+    assert_eq!(
+        outcomes(&report),
+        [
+            outcome(
+                "libssl3",
+                "3.0.22-1~deb12u2",
+                Some("3.0.22-1~deb12u2"),
+                "ii",
+                true
+            ),
+            outcome("zlib1g:i386", "1:1.3", Some("1:1.3"), "hi", true),
+        ]
+    );
+    assert!(report.ok);
+    assert_eq!(report.status, 0);
+    assert_eq!(
+        report.output,
+        format!("$ apt-get -o DPkg::Lock::Timeout=120 check\n{APT_CHECK_IDLE}[exit status 0]\n")
+    );
+}
+
+#[test]
+fn verify_half_configured_at_the_target_is_not_ok_and_names_the_state() {
+    let report = verify_against(
+        &[
+            change("foo", Some("1.0"), "2.0"),
+            change("bar", Some("1.0"), "1.1"),
+        ],
+        &["foo", "bar"],
+        0,
+        &(row("iF ", "foo", "2.0") + &row("iU ", "bar", "1.1")),
+    );
+    assert_eq!(
+        outcomes(&report),
+        [
+            outcome("foo", "2.0", Some("2.0"), "iF", false),
+            outcome("bar", "1.1", Some("1.1"), "iU", false),
+        ]
+    );
+    assert!(!report.ok);
+    assert_eq!(report.status, 0);
+}
+
+#[test]
+fn verify_another_version_is_not_ok() {
+    let report = verify_against(
+        &[change("foo", Some("1.0"), "2.0")],
+        &["foo"],
+        0,
+        &row("ii ", "foo", "1.0"),
+    );
+    assert_eq!(
+        outcomes(&report),
+        [outcome("foo", "2.0", Some("1.0"), "ii", false)]
+    );
+    assert!(!report.ok);
+}
+
+#[test]
+fn verify_absent_package_is_not_ok() {
+    // `nosuch` is unknown to dpkg (no line, dpkg-query exits 1); `gone` was removed and
+    // only its configuration files are left.
+    let report = verify_against(
+        &[change("nosuch", None, "1.0"), change("gone", None, "3.0")],
+        &["nosuch", "gone"],
+        1,
+        &row("rc ", "gone", "3.0"),
+    );
+    assert_eq!(
+        outcomes(&report),
+        [
+            outcome("nosuch", "1.0", None, "un", false),
+            outcome("gone", "3.0", None, "rc", false),
+        ]
+    );
+    assert!(!report.ok);
+}
+
+#[test]
+fn verify_lock_timeout_is_an_error_naming_the_wait() {
+    let waiting = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. \
+                   It is held by process 4242 (apt-get)...\n";
+    let mut host = Scripted::default().expect(
+        &line(&APT_WAIT_IDLE, &[]),
+        Ok(Output {
+            status: 100,
+            stdout: waiting.repeat(3).into_bytes(),
+            stderr: b"E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), \
+                      is another process using it?\n"
+                .to_vec(),
+        }),
+    );
+    let got = verify(&mut host, &[change("foo", Some("1.0"), "2.0")]);
+    host.done();
+    let Err(PluginError::CommandFailed(failure)) = got else {
+        panic!("expected a command failure, got {got:?}");
+    };
+    assert_eq!(failure.program, "apt-get");
+    assert_eq!(failure.status, 100);
+    assert!(
+        failure.output.starts_with(
+            "the package manager stayed busy for 120 s: another apt or dpkg run held its lock \
+             the whole time; apt-get said:\n"
+        ),
+        "{}",
+        failure.output
+    );
+    assert!(failure.output.contains("held by process 4242 (apt-get)"));
+    assert!(failure.output.ends_with("is another process using it?\n"));
+    // The database was not read.
+    assert_eq!(host.ran.len(), 1);
+}
+
+#[test]
+fn verify_lock_timeout_on_the_administration_directory_or_without_waiting() {
+    for error in [
+        "E: Unable to lock the administration directory (/var/lib/dpkg/), is another process using it?\n",
+        "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 7 (dpkg)\n",
+    ] {
+        let mut host = Scripted::default().expect(
+            &line(&APT_WAIT_IDLE, &[]),
+            Ok(Output {
+                status: 100,
+                stdout: Vec::new(),
+                stderr: error.as_bytes().to_vec(),
+            }),
+        );
+        let got = verify(&mut host, &[change("foo", None, "2.0")]);
+        host.done();
+        assert!(
+            matches!(&got, Err(PluginError::CommandFailed(f)) if f.output.ends_with(error)),
+            "{error}: {got:?}"
+        );
+    }
+}
+
+#[test]
+fn verify_reads_back_after_a_check_that_waited_and_got_the_lock() {
+    let waited = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. \
+                  It is held by process 4242 (apt-get)...\n"
+        .to_string()
+        + APT_CHECK_IDLE;
+    let mut host = Scripted::default()
+        .expect(&line(&APT_WAIT_IDLE, &[]), out(0, &waited))
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("ii ", "foo", "2.0")),
+        );
+    let report = verify(&mut host, &[change("foo", Some("1.0"), "2.0")]).unwrap();
+    host.done();
+    assert_eq!(
+        outcomes(&report),
+        [outcome("foo", "2.0", Some("2.0"), "ii", true)]
+    );
+    assert!(report.ok);
+}
+
+#[test]
+fn verify_reads_back_and_reports_when_the_check_finds_broken_dependencies() {
+    let broken = "Reading package lists...\nBuilding dependency tree...\n\
+                  Reading state information...\n\
+                  You might want to run 'apt --fix-broken install' to correct these.\n\
+                  The following packages have unmet dependencies:\n \
+                  foo : Depends: libfoo (>= 2.0) but 1.0 is installed\n";
+    let mut host = Scripted::default()
+        .expect(
+            &line(&APT_WAIT_IDLE, &[]),
+            Ok(Output {
+                status: 100,
+                stdout: broken.as_bytes().to_vec(),
+                stderr: b"E: Unmet dependencies. Try 'apt --fix-broken install' with no packages \
+                          (or specify a solution).\n"
+                    .to_vec(),
+            }),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["foo"]),
+            out(0, &row("iU ", "foo", "2.0")),
+        );
+    let report = verify(&mut host, &[change("foo", Some("1.0"), "2.0")]).unwrap();
+    host.done();
+    assert_eq!(
+        outcomes(&report),
+        [outcome("foo", "2.0", Some("2.0"), "iU", false)]
+    );
+    assert!(!report.ok);
+    // The check's status is not the report's: verify runs no package manager change.
+    assert_eq!(report.status, 0);
+    assert!(
+        report.output.contains("E: Unmet dependencies."),
+        "{}",
+        report.output
+    );
+    assert!(
+        report.output.ends_with("[exit status 100]\n"),
+        "{}",
+        report.output
+    );
+    assert_eq!(
+        host.logs,
+        [(
+            Level::Warn,
+            "apt-get check exited with status 100; reading the package states anyway".to_string()
+        )]
+    );
+}
+
+#[test]
+fn verify_not_root_still_reads_back() {
+    // Unprivileged, apt cannot open the lock file at all: that is no busy package manager.
+    let mut host = Scripted::default()
+        .expect(
+            &line(&APT_WAIT_IDLE, &[]),
+            Ok(Output {
+                status: 100,
+                stdout: Vec::new(),
+                stderr: b"E: Could not open lock file /var/lib/dpkg/lock-frontend - open (13: Permission denied)\n\
+                          E: Unable to acquire the dpkg frontend lock (/var/lib/dpkg/lock-frontend), are you root?\n"
+                    .to_vec(),
+            }),
+        )
+        .expect(&line(&DPKG_QUERY, &["foo"]), out(0, &row("ii ", "foo", "2.0")));
+    let report = verify(&mut host, &[change("foo", None, "2.0")]).unwrap();
+    host.done();
+    assert_eq!(
+        outcomes(&report),
+        [outcome("foo", "2.0", Some("2.0"), "ii", true)]
+    );
+    assert!(report.ok);
+}
+
+#[test]
+fn verify_checks_input_first_and_errors_only_when_nothing_could_be_read() {
+    let mut host = Scripted::default();
+    let got = verify(&mut host, &[change("-o", None, "1.0")]);
+    assert!(matches!(got, Err(PluginError::InvalidInput(_))), "{got:?}");
+    let got = verify(&mut host, &[change("foo", None, "1.0 ; rm -rf /")]);
+    assert!(matches!(got, Err(PluginError::InvalidInput(_))), "{got:?}");
+    let empty = verify(&mut host, &[]).unwrap();
+    assert!(empty.ok && empty.outcomes.is_empty() && empty.output.is_empty());
+    assert!(host.ran.is_empty());
+
+    let mut host = Scripted::default().expect(
+        &line(&APT_WAIT_IDLE, &[]),
+        Err(PluginError::Denied("apt-get".into())),
+    );
+    let got = verify(&mut host, &[change("foo", None, "1.0")]);
+    assert!(matches!(got, Err(PluginError::Denied(_))), "{got:?}");
+
+    let mut host = Scripted::default()
+        .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
+        .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
+    let got = verify(&mut host, &[change("foo", None, "1.0")]);
+    host.done();
+    assert!(
+        matches!(&got, Err(PluginError::CommandFailed(f)) if f.program == "dpkg-query" && f.status == 2),
+        "{got:?}"
+    );
 }
