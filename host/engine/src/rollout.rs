@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchwave_core::audit::OperatorEvent;
 use patchwave_core::change::ChangeKind;
-use patchwave_core::{Change, HostId, Installed, PluginError, RollbackStep};
+use patchwave_core::{ApplyReport, Change, HostId, Installed, PluginError, RollbackStep};
 use patchwave_plugin_host::{AuditLog, LoadedPlugin};
 use patchwave_rollout::{decide, Action, Observation, Outcome, Rollout, StageId, Verdict};
 use patchwave_store::{ScanResult, Store, StoreError};
@@ -599,31 +599,57 @@ impl StepContext<'_> {
         match action {
             Action::Apply { changes, .. } => self.apply(&changes).await,
             Action::Rollback { .. } => self.rollback(wanted).await,
-            Action::Verify { .. } => Ok(
-                match self.reread(|packages| verify(wanted, packages)).await? {
-                    Reread::Read((ok, detail)) => Observation::Verified { host, ok, detail },
-                    Reread::Lost(reason) => Observation::HostLost { host, reason },
-                    Reread::Failed(e) => Observation::Verified {
+            Action::Verify { .. } => {
+                let checked = self.check(wanted).await;
+                // The store gets the host's inventory whatever the verdict.
+                self.reread(|_| ()).await?;
+                Ok(match checked {
+                    Ok(report) => Observation::Verified {
+                        host,
+                        ok: report.ok,
+                        detail: describe(&report),
+                    },
+                    Err((true, reason)) => Observation::HostLost { host, reason },
+                    Err((false, e)) => Observation::Verified {
                         host,
                         ok: false,
-                        detail: format!("re-inventory failed: {e}"),
+                        detail: format!("verify failed: {e}"),
                     },
-                },
-            ),
-            Action::Reconcile { step, .. } => Ok(
-                match self.reread(|packages| took(step, wanted, packages)).await? {
-                    Reread::Read(took) => Observation::Reconciled { host, took },
-                    Reread::Lost(e) | Reread::Failed(e) => Observation::HostLost {
-                        host,
-                        reason: format!("re-inventory failed: {e}"),
+                })
+            }
+            Action::Reconcile { step, .. } => {
+                // The plugin's verify first waits for a package operation still running on
+                // the host (possibly the interrupted step itself), so the inventory read
+                // next is the settled one.
+                if let Err((true, reason)) = self.check(wanted).await {
+                    return Ok(Observation::HostLost { host, reason });
+                }
+                Ok(
+                    match self.reread(|packages| took(step, wanted, packages)).await? {
+                        Reread::Read(took) => Observation::Reconciled { host, took },
+                        Reread::Lost(e) | Reread::Failed(e) => Observation::HostLost {
+                            host,
+                            reason: format!("re-inventory failed: {e}"),
+                        },
                     },
-                },
-            ),
+                )
+            }
             _ => Ok(Observation::HostLost {
                 host,
                 reason: "not a host action".into(),
             }),
         }
+    }
+
+    /// The plugin's read-only verify of `wanted`: each package installed and fully
+    /// configured at its pin (exit codes are not trusted; the package database decides).
+    /// The error says whether the host was lost, and why.
+    async fn check(&self, wanted: &[Change]) -> Result<ApplyReport, (bool, String)> {
+        let watched = Watched::new(self.target.transport.clone());
+        let transport: Arc<dyn Transport> = watched.clone();
+        let failed = |e: PluginError| (watched.lost_host(), e.to_string());
+        let plugin = self.plugin(transport.clone()).await.map_err(failed)?;
+        plugin.verify(transport, wanted).await.map_err(failed)
     }
 
     /// Re-inventory the host as a full scan, recorded in the store (so the inventory, and
@@ -838,40 +864,33 @@ fn observe(
     })
 }
 
-/// Every pinned version is installed (exit codes are not trusted: the inventory decides).
-fn verify(wanted: &[Change], inventory: &[Installed]) -> (bool, String) {
-    let missing: Vec<String> = wanted
+/// A verify report in words: the count when every package is as pinned, else each package
+/// that is not, with what was found and its state.
+fn describe(report: &ApplyReport) -> String {
+    if report.ok {
+        return format!(
+            "{} packages installed and configured at their pinned versions",
+            report.outcomes.len()
+        );
+    }
+    let wrong: Vec<String> = report
+        .outcomes
         .iter()
-        .filter(|c| {
-            !inventory
-                .iter()
-                .any(|p| p.name == c.name && p.version == c.to)
-        })
-        .map(|c| {
-            let found: Vec<&str> = inventory
-                .iter()
-                .filter(|p| p.name == c.name)
-                .map(|p| p.version.as_str())
-                .collect();
+        .filter(|o| !o.ok)
+        .map(|o| {
             format!(
-                "{} wanted {} found {}",
-                c.name,
-                c.to,
-                if found.is_empty() {
-                    "nothing".into()
-                } else {
-                    found.join(",")
-                }
+                "{} wanted {} found {} ({})",
+                o.name,
+                o.wanted.as_deref().unwrap_or("absent"),
+                o.found.as_deref().unwrap_or("nothing"),
+                o.state
             )
         })
         .collect();
-    if missing.is_empty() {
-        (
-            true,
-            format!("{} packages at their pinned versions", wanted.len()),
-        )
+    if wrong.is_empty() {
+        format!("not verified: {}", tail(&report.output))
     } else {
-        (false, missing.join("; "))
+        wrong.join("; ")
     }
 }
 
@@ -901,6 +920,7 @@ fn tail(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use patchwave_core::PackageOutcome;
 
     fn pkg(name: &str, version: &str) -> Installed {
         Installed {
@@ -919,20 +939,40 @@ mod tests {
         }
     }
 
+    fn outcome(name: &str, found: Option<&str>, state: &str, ok: bool) -> PackageOutcome {
+        PackageOutcome {
+            name: name.into(),
+            wanted: Some("1.0-2".into()),
+            found: found.map(str::to_string),
+            state: state.into(),
+            ok,
+        }
+    }
+
     #[test]
-    fn verification_reads_the_inventory_not_exit_codes() {
-        let wanted = [change("acme-web", Some("1.0-1"), "1.0-2")];
+    fn a_verify_report_names_each_package_not_as_pinned() {
+        let report = |outcomes: Vec<PackageOutcome>| ApplyReport {
+            ok: outcomes.iter().all(|o| o.ok),
+            outcomes,
+            status: 0,
+            output: String::new(),
+        };
         assert_eq!(
-            verify(&wanted, &[pkg("acme-web", "1.0-2")]),
-            (true, "1 packages at their pinned versions".into())
+            describe(&report(vec![outcome(
+                "acme-web",
+                Some("1.0-2"),
+                "ii ",
+                true
+            )])),
+            "1 packages installed and configured at their pinned versions"
         );
         assert_eq!(
-            verify(&wanted, &[pkg("acme-web", "1.0-1")]),
-            (false, "acme-web wanted 1.0-2 found 1.0-1".into())
-        );
-        assert_eq!(
-            verify(&wanted, &[]),
-            (false, "acme-web wanted 1.0-2 found nothing".into())
+            describe(&report(vec![
+                outcome("acme-web", Some("1.0-2"), "iF ", false),
+                outcome("acme-lib", Some("1.0-2"), "ii ", true),
+                outcome("acme-new", None, "un ", false),
+            ])),
+            "acme-web wanted 1.0-2 found 1.0-2 (iF ); acme-new wanted 1.0-2 found nothing (un )"
         );
     }
 
