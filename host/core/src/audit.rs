@@ -84,24 +84,32 @@ pub enum AuditError {
     Json(#[from] serde_json::Error),
 }
 
-fn chain_hash(prev: &str, body: &Value) -> String {
+fn chain_hash(prev: &str, body: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
-    h.update(body.to_string().as_bytes());
+    h.update(body.as_bytes());
     hex::encode(h.finalize())
 }
 
 /// Serialize `entry` as the next line after a line whose hash is `prev`.
 /// Returns the line (without newline) and its hash.
+///
+/// The body (the entry plus `prev`) is serialized once: the hash is taken over it and the
+/// line is the same text with `hash` appended as the last key. Where `hash` sits does not
+/// matter to [`verify`], which parses the line, removes `hash` and serializes the rest.
 pub fn chain_line<T: Serialize>(entry: &T, prev: &str) -> Result<(String, String), AuditError> {
     let mut value = serde_json::to_value(entry)?;
     let map = value.as_object_mut().ok_or(AuditError::NotAnObject)?;
     map.insert("prev".into(), Value::String(prev.to_string()));
-    let hash = chain_hash(prev, &value);
-    let map = value.as_object_mut().ok_or(AuditError::NotAnObject)?;
-    map.insert("hash".into(), Value::String(hash.clone()));
-    Ok((value.to_string(), hash))
+    let mut line = value.to_string();
+    let hash = chain_hash(prev, &line);
+    // `line` is a JSON object with at least `prev` in it: it ends with `}`.
+    line.pop();
+    line.push_str(",\"hash\":\"");
+    line.push_str(&hash);
+    line.push_str("\"}");
+    Ok((line, hash))
 }
 
 /// The hash recorded on a line, if it has one (used to continue a chain after restart).
@@ -147,7 +155,7 @@ pub fn verify<'a>(lines: impl IntoIterator<Item = &'a str>) -> Result<usize, Cha
             }
             _ => return Err(broken("no `prev` field".into())),
         }
-        let actual = chain_hash(&prev, &value);
+        let actual = chain_hash(&prev, &value.to_string());
         if actual != stated {
             return Err(broken(
                 "content does not match its hash (the line was edited)".into(),
