@@ -41,6 +41,7 @@ bench: plugins
 	$(CARGO) bench -p patchwave-store --bench hosts_show
 	$(CARGO) bench -p patchwave-engine --bench findings
 	$(CARGO) bench -p patchwave-rollout --bench decide
+	$(CARGO) bench -p patchwave-engine --bench rollout
 
 fleet-up:
 	tests/fleet/fleet deps

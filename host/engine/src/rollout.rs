@@ -600,10 +600,11 @@ impl StepContext<'_> {
             Action::Apply { changes, .. } => self.apply(&changes).await,
             Action::Rollback { .. } => self.rollback(wanted).await,
             Action::Verify { .. } => {
-                let checked = self.check(wanted).await;
-                // The store gets the host's inventory whatever the verdict.
-                self.reread(|_| ()).await?;
-                Ok(match checked {
+                // Only the pinned packages are read back. The host's full inventory in the
+                // store is refreshed by its next scan, not here: a full re-scan per host
+                // (three more plugin calls and a new inventory snapshot) was 85 % of the
+                // executor's CPU (`cargo bench -p patchwave-engine --bench rollout`).
+                Ok(match self.check(wanted).await {
                     Ok(report) => Observation::Verified {
                         host,
                         ok: report.ok,
@@ -673,8 +674,9 @@ impl StepContext<'_> {
         Ok(recorded.inspected)
     }
 
-    /// The host's plugin, chosen by its facts the first time (which also proves the host
-    /// answers), then remembered.
+    /// The host's plugin: the one that scanned it last (a rollout is planned from that
+    /// scan's inventory) when it is still loaded and the host names no other; otherwise the
+    /// one its facts choose. Remembered for the executor's life.
     async fn plugin(
         &self,
         transport: Arc<dyn Transport>,
@@ -689,7 +691,21 @@ impl StepContext<'_> {
         if let Some(plugin) = known {
             return Ok(plugin);
         }
-        let (plugin, _) = choose_plugin(self.plugins, self.target, transport).await?;
+        let scanned_by = match self.store.host_summary(host).await {
+            Ok(summary) => summary.and_then(|s| s.plugin),
+            Err(e) => {
+                tracing::warn!(%host, error = %e, "could not read which plugin scanned the host; asking its facts");
+                None
+            }
+        };
+        let named = self.target.config.plugin.as_ref();
+        let plugin = match scanned_by
+            .filter(|p| named.is_none_or(|n| n == p))
+            .and_then(|p| self.plugins.get(&p).cloned())
+        {
+            Some(plugin) => plugin,
+            None => choose_plugin(self.plugins, self.target, transport).await?.0,
+        };
         self.chosen
             .lock()
             .unwrap_or_else(|p| p.into_inner())
