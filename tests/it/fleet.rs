@@ -570,4 +570,30 @@ fn a_good_patch_passes_canary_and_every_wave_and_ends_verified_everywhere() {
     let (code, out, _) = patchwave(&config, &["rollout", "status", "ro-good"]);
     assert_eq!(code, 0);
     assert!(out.contains("ro-good: completed"), "{out}");
+
+    // The store still holds the pre-rollout inventories: they show as CHANGED, not fresh,
+    // until the hosts are scanned again.
+    let words = |out: &str| -> Vec<String> {
+        let mut words: Vec<String> = out
+            .lines()
+            .filter(|l| hosts.iter().any(|h| l.starts_with(h)))
+            .map(|l| {
+                ["CHANGED", "fresh", "STALE", "UNKNOWN"]
+                    .into_iter()
+                    .find(|w| l.split_whitespace().any(|x| x == *w))
+                    .unwrap_or("?")
+                    .to_string()
+            })
+            .collect();
+        words.dedup();
+        words
+    };
+    let (code, out, _) = patchwave(&config, &["hosts", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(words(&out), vec!["CHANGED".to_string()], "{out}");
+    let (code, out, err) = patchwave(&config, &["scan"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = patchwave(&config, &["hosts", "list"]);
+    assert_eq!(code, 0);
+    assert_eq!(words(&out), vec!["fresh".to_string()], "{out}");
 }

@@ -104,6 +104,9 @@ pub enum Freshness {
     Fresh,
     /// Last successful scan is older than the allowed age, or later attempts failed.
     Stale,
+    /// A change (apply or rollback) started on the host after its last successful scan:
+    /// what is installed may differ from the stored inventory until it is scanned again.
+    Changed,
 }
 
 impl Freshness {
@@ -129,6 +132,7 @@ impl Freshness {
             Freshness::Unknown => "UNKNOWN",
             Freshness::Fresh => "fresh",
             Freshness::Stale => "STALE",
+            Freshness::Changed => "CHANGED",
         }
     }
 }
@@ -161,13 +165,26 @@ pub struct HostSummary {
     pub last_success_at: Option<DateTime<Utc>>,
     /// When the stored inventory last changed.
     pub inventory_changed_at: Option<DateTime<Utc>>,
+    /// When the latest apply or rollback on the host started (from the change journal).
+    pub last_change_at: Option<DateTime<Utc>>,
 }
 
 impl HostSummary {
-    /// Freshness of this record at `now`.
+    /// Freshness of this record at `now`: [`Freshness::judge`], except that a fresh record
+    /// with a change started after its last successful scan is [`Freshness::Changed`].
     pub fn freshness(&self, now: DateTime<Utc>, max_age: Duration) -> Freshness {
         let last_ok = matches!(self.last_status, Some(ScanStatus::Ok) | None);
-        Freshness::judge(self.last_success_at, last_ok, now, max_age)
+        match Freshness::judge(self.last_success_at, last_ok, now, max_age) {
+            Freshness::Fresh
+                if self
+                    .last_change_at
+                    .zip(self.last_success_at)
+                    .is_some_and(|(change, scan)| change > scan) =>
+            {
+                Freshness::Changed
+            }
+            judged => judged,
+        }
     }
 }
 

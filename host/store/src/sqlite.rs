@@ -1111,7 +1111,8 @@ fn find_or_insert_inventory(
 /// order of [`FACTS_COLUMNS`]).
 const SUMMARY_COLUMNS: &str = "id, address, env, scope, os_id, os_version_id, os_codename, \
      os_pretty_name, kernel, os_arch, reboot_required, package_count, upgradable_count, plugin, \
-     last_attempt_at, last_status, last_error, last_success_at, inventory_changed_at";
+     last_attempt_at, last_status, last_error, last_success_at, inventory_changed_at, \
+     (SELECT MAX(c.started_at) FROM host_changes c WHERE c.host_id = hosts.id)";
 
 /// A `hosts` row as stored, before its values are checked.
 struct RawSummary {
@@ -1128,6 +1129,7 @@ struct RawSummary {
     last_error: Option<String>,
     last_success_at: Option<i64>,
     inventory_changed_at: Option<i64>,
+    last_change_at: Option<i64>,
 }
 
 impl RawSummary {
@@ -1146,6 +1148,7 @@ impl RawSummary {
             last_error: r.get(16)?,
             last_success_at: r.get(17)?,
             inventory_changed_at: r.get(18)?,
+            last_change_at: r.get(19)?,
         })
     }
 
@@ -1177,6 +1180,7 @@ impl RawSummary {
                 self.inventory_changed_at,
                 "hosts.inventory_changed_at",
             )?,
+            last_change_at: opt_from_ms(self.last_change_at, "host_changes.started_at")?,
             id,
         })
     }

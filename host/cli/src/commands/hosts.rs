@@ -160,6 +160,11 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     max_age.num_hours()
                 ),
                 Freshness::Unknown => "  (never scanned successfully)".into(),
+                Freshness::Changed => format!(
+                    "  (a change started {} after the last successful scan: scan it to read \
+                     what is installed now)",
+                    when(s.last_change_at, now)
+                ),
             };
             println!("data:          {}{note}", freshness.word());
             if let Some(inv) = inventory {

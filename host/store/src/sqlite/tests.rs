@@ -16,7 +16,7 @@ use patchwave_advisory::{
 use super::SqliteStore;
 use crate::{
     migrate, package_order, AdvisoryImport, EpssView, FleetHost, HostRecord, InventoryId,
-    KevImport, KevView, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
+    KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
 };
 
 const DAY: Duration = Duration::hours(24);
@@ -435,6 +435,55 @@ async fn failure_after_success_keeps_inventory_and_goes_stale() {
     let s = store.host_summary(&id).await.unwrap().unwrap();
     assert_eq!(s.freshness(t(41), DAY), Freshness::Fresh);
     assert_eq!(s.inventory_changed_at, Some(t(10)));
+}
+
+/// A change started after the last successful scan makes a fresh record `changed` (the
+/// host may hold other versions than the store says) until the next successful scan.
+#[tokio::test]
+async fn a_change_after_the_last_scan_shows_as_changed_until_the_next_scan() {
+    let (_dir, store) = file_store();
+    let id = HostId::from("a");
+    store.register_host(&host("a")).await.unwrap();
+    store
+        .record_scan(&id, ok_at(10, base_packages(), vec![]))
+        .await
+        .unwrap();
+    let s = store.host_summary(&id).await.unwrap().unwrap();
+    assert_eq!(s.last_change_at, None);
+    assert_eq!(s.freshness(t(11), DAY), Freshness::Fresh);
+
+    store
+        .begin_change(&NewChange {
+            host: id.clone(),
+            kind: patchwave_core::change::ChangeKind::Apply,
+            plugin: "debian".into(),
+            request: "[]".into(),
+            expected: vec![],
+            rollback_plan: Some("[]".into()),
+            started_at: t(20),
+        })
+        .await
+        .unwrap();
+    let s = store.host_summary(&id).await.unwrap().unwrap();
+    assert_eq!(s.last_change_at, Some(t(20)));
+    assert_eq!(s.freshness(t(21), DAY), Freshness::Changed);
+    assert_eq!(Freshness::Changed.word(), "CHANGED");
+    // Old age still wins: a stale record is stale, changed or not.
+    assert_eq!(
+        s.freshness(t(10) + DAY + Duration::minutes(1), DAY),
+        Freshness::Stale
+    );
+
+    store
+        .record_scan(&id, ok_at(30, base_packages(), vec![]))
+        .await
+        .unwrap();
+    let s = store.host_summary(&id).await.unwrap().unwrap();
+    assert_eq!(s.freshness(t(31), DAY), Freshness::Fresh);
+    assert_eq!(
+        store.list_hosts().await.unwrap()[0].last_change_at,
+        Some(t(20))
+    );
 }
 
 #[tokio::test]
