@@ -293,11 +293,49 @@ fn write_kev_entry(
 
 /// The live catalogue, where it was read, and every tombstone.
 pub(super) fn read_kev(tx: &Transaction<'_>) -> Result<KevView, StoreError> {
-    let header = tx
-        .prepare_cached(
-            "SELECT catalog_version, date_released, source_kind, source_location, fetched_at
-             FROM kev_catalog WHERE id = 1",
-        )?
+    let header = read_feed_header(tx, "kev_catalog", "catalog_version", "date_released")?;
+    let tombstones = read_kev_tombstones(tx)?;
+    let Some(header) = header else {
+        return Ok(KevView {
+            catalog: None,
+            source: None,
+            tombstones,
+        });
+    };
+    let catalog = KevCatalog {
+        catalog_version: header.label,
+        date_released: header.date,
+        entries: read_kev_entries(tx)?,
+    };
+    Ok(KevView {
+        catalog: Some(catalog),
+        source: Some(header.source),
+        tombstones,
+    })
+}
+
+/// The one-row header of a feed table (`kev_catalog`, `epss_feed`): the feed's version
+/// label, its date and where it was read.
+struct FeedHeader {
+    label: String,
+    date: DateTime<Utc>,
+    source: Source,
+}
+
+/// Read `table`'s header row (`id = 1`), whose version label and date are in
+/// `label_column` and `date_column`.
+fn read_feed_header(
+    tx: &Transaction<'_>,
+    table: &str,
+    label_column: &str,
+    date_column: &str,
+) -> Result<Option<FeedHeader>, StoreError> {
+    let sql = format!(
+        "SELECT {label_column}, {date_column}, source_kind, source_location, fetched_at
+         FROM {table} WHERE id = 1"
+    );
+    let row = tx
+        .prepare_cached(&sql)?
         .query_row([], |r| {
             Ok((
                 r.get::<_, String>(0)?,
@@ -308,29 +346,18 @@ pub(super) fn read_kev(tx: &Transaction<'_>) -> Result<KevView, StoreError> {
             ))
         })
         .optional()?;
-    let tombstones = read_kev_tombstones(tx)?;
-    let Some((catalog_version, released, kind, location, fetched_at)) = header else {
-        return Ok(KevView {
-            catalog: None,
-            source: None,
-            tombstones,
-        });
-    };
-    let catalog = KevCatalog {
-        catalog_version,
-        date_released: from_ms(released, "kev_catalog.date_released")?,
-        entries: read_kev_entries(tx)?,
-    };
-    let source = Source {
-        kind,
-        location,
-        fetched_at: from_ms(fetched_at, "kev_catalog.fetched_at")?,
-    };
-    Ok(KevView {
-        catalog: Some(catalog),
-        source: Some(source),
-        tombstones,
+    row.map(|(label, date, kind, location, fetched_at)| {
+        Ok(FeedHeader {
+            label,
+            date: from_ms(date, &format!("{table}.{date_column}"))?,
+            source: Source {
+                kind,
+                location,
+                fetched_at: from_ms(fetched_at, &format!("{table}.fetched_at"))?,
+            },
+        })
     })
+    .transpose()
 }
 
 fn read_kev_entries(tx: &Transaction<'_>) -> Result<Vec<KevEntry>, StoreError> {
@@ -446,22 +473,7 @@ pub(super) fn import_epss_tx(
 
 /// The current EPSS feed and where it was read.
 pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreError> {
-    let header = tx
-        .prepare_cached(
-            "SELECT model_version, score_date, source_kind, source_location, fetched_at
-             FROM epss_feed WHERE id = 1",
-        )?
-        .query_row([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })
-        .optional()?;
-    let Some((model_version, score_date, kind, location, fetched_at)) = header else {
+    let Some(header) = read_feed_header(tx, "epss_feed", "model_version", "score_date")? else {
         return Ok(None);
     };
     let rows = tx
@@ -476,15 +488,11 @@ pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreE
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(EpssView {
         feed: EpssFeed {
-            model_version,
-            score_date: from_ms(score_date, "epss_feed.score_date")?,
+            model_version: header.label,
+            score_date: header.date,
             rows,
         },
-        source: Source {
-            kind,
-            location,
-            fetched_at: from_ms(fetched_at, "epss_feed.fetched_at")?,
-        },
+        source: header.source,
     }))
 }
 
