@@ -333,6 +333,17 @@ impl Executor {
         Ok(self.store.post_rollout_observation(id, &value, now).await?)
     }
 
+    /// What a host step on `target` works with.
+    fn step_context(&self, target: HostTarget) -> StepContext {
+        StepContext {
+            store: self.store.clone(),
+            plugins: self.plugins.clone(),
+            chosen: self.chosen.clone(),
+            target,
+            snapshot: self.snapshot.clone(),
+        }
+    }
+
     /// Ask each planned host's plugin how it would undo its changes (`plan-rollback`, which
     /// reads the host and changes nothing), at most `concurrency` hosts at once. The plan
     /// recorded at apply time is made the same way, just before the apply.
@@ -355,24 +366,12 @@ impl Executor {
                     );
                     continue;
                 };
-                let (store, plugins, chosen, gate) = (
-                    self.store.clone(),
-                    self.plugins.clone(),
-                    self.chosen.clone(),
-                    gate.clone(),
-                );
+                let (ctx, gate) = (self.step_context(target), gate.clone());
                 let changes = planned.changes.clone();
                 tasks.spawn(async move {
                     let _slot = gate.acquire_owned().await;
-                    let ctx = StepContext {
-                        store: store.as_ref(),
-                        plugins: &plugins,
-                        chosen: &chosen,
-                        target: &target,
-                        snapshot: None,
-                    };
-                    let host = target.config.id.clone();
-                    let transport = target.transport.clone();
+                    let host = ctx.target.config.id.clone();
+                    let transport = ctx.target.transport.clone();
                     let steps = match ctx.plugin(transport.clone()).await {
                         Ok(plugin) => plugin.plan_rollback(transport, &changes).await,
                         Err(e) => Err(e),
@@ -536,22 +535,9 @@ impl Executor {
                 .changes_for(&host)
                 .map(<[Change]>::to_vec)
                 .unwrap_or_default();
-            let (store, plugins, chosen, snapshot, gate) = (
-                self.store.clone(),
-                self.plugins.clone(),
-                self.chosen.clone(),
-                self.snapshot.clone(),
-                gate.clone(),
-            );
+            let (ctx, gate) = (self.step_context(target), gate.clone());
             tasks.spawn(async move {
                 let _slot = gate.acquire_owned().await;
-                let ctx = StepContext {
-                    store: store.as_ref(),
-                    plugins: &plugins,
-                    chosen: &chosen,
-                    target: &target,
-                    snapshot: snapshot.as_deref(),
-                };
                 ctx.step(action, &wanted).await
             });
         }
@@ -571,13 +557,13 @@ impl Executor {
     }
 }
 
-/// What one host step works with.
-struct StepContext<'a> {
-    store: &'a dyn Store,
-    plugins: &'a PluginSet,
-    chosen: &'a Chosen,
-    target: &'a HostTarget,
-    snapshot: Option<&'a SnapshotHooks>,
+/// What one host step works with: the executor's shared handles and the host's target.
+struct StepContext {
+    store: Arc<dyn Store>,
+    plugins: Arc<PluginSet>,
+    chosen: Arc<Chosen>,
+    target: HostTarget,
+    snapshot: Option<Arc<SnapshotHooks>>,
 }
 
 /// What a re-inventory made of a host, before its scan was stored.
@@ -590,7 +576,7 @@ enum Reread<T> {
     Failed(String),
 }
 
-impl StepContext<'_> {
+impl StepContext {
     /// One host action, turned into its observation. Store failures abort the tick (the
     /// saved state still says what was in flight); everything about the host becomes an
     /// observation.
@@ -661,9 +647,9 @@ impl StepContext<'_> {
         judge: impl FnOnce(&[Installed]) -> T,
     ) -> Result<Reread<T>, RolloutError> {
         let recorded = scan_and_record(
-            self.store,
-            self.plugins,
-            self.target,
+            self.store.as_ref(),
+            &self.plugins,
+            &self.target,
             |result| match result {
                 ScanResult::Ok { packages, .. } => Reread::Read(judge(packages)),
                 ScanResult::Unreachable { error } => Reread::Lost(error.clone()),
@@ -704,7 +690,11 @@ impl StepContext<'_> {
             .and_then(|p| self.plugins.get(&p).cloned())
         {
             Some(plugin) => plugin,
-            None => choose_plugin(self.plugins, self.target, transport).await?.0,
+            None => {
+                choose_plugin(&self.plugins, &self.target, transport)
+                    .await?
+                    .0
+            }
         };
         self.chosen
             .lock()
@@ -722,11 +712,12 @@ impl StepContext<'_> {
             Err(e) => return Ok(not_started(host, &watched, e, applied)),
         };
         let address = self.target.config.address();
-        let snapshot = self.snapshot.map(|hooks| Snapshot {
+        let snapshot = self.snapshot.as_deref().map(|hooks| Snapshot {
             hooks,
             address: &address,
         });
-        let result = change::apply_with(self.store, &plugin, transport, changes, snapshot).await;
+        let result =
+            change::apply_with(self.store.as_ref(), &plugin, transport, changes, snapshot).await;
         observe(host, result, "applied", applied)
     }
 
@@ -760,19 +751,32 @@ impl StepContext<'_> {
         };
         let (package_steps, snapshot_id) = split_snapshot(steps);
         let address = self.target.config.address();
-        let hook = self.snapshot.map(|hooks| Snapshot {
+        let hook = self.snapshot.as_deref().map(|hooks| Snapshot {
             hooks,
             address: &address,
         });
         let expected = change::expected_after(&package_steps);
         if let (Some(s), Some(id)) = (hook, &snapshot_id) {
             if s.hooks.when() == RestoreWhen::Always || package_steps.is_empty() {
-                let result =
-                    change::restore_snapshot(self.store, &plugin, transport, s, id, expected).await;
+                let result = change::restore_snapshot(
+                    self.store.as_ref(),
+                    &plugin,
+                    transport,
+                    s,
+                    id,
+                    expected,
+                )
+                .await;
                 return observe(host, result, "restored the snapshot", rolled_back);
             }
         }
-        let result = change::rollback(self.store, &plugin, transport.clone(), &package_steps).await;
+        let result = change::rollback(
+            self.store.as_ref(),
+            &plugin,
+            transport.clone(),
+            &package_steps,
+        )
+        .await;
         let failed = matches!(
             &result,
             Ok(r) if matches!(r.result, ChangeResult::Failed(_) | ChangeResult::Error(_))
@@ -780,8 +784,15 @@ impl StepContext<'_> {
         match (failed, hook, &snapshot_id) {
             (true, Some(s), Some(id)) => {
                 tracing::warn!(%host, snapshot = %id, "package rollback failed; restoring the snapshot");
-                let result =
-                    change::restore_snapshot(self.store, &plugin, transport, s, id, expected).await;
+                let result = change::restore_snapshot(
+                    self.store.as_ref(),
+                    &plugin,
+                    transport,
+                    s,
+                    id,
+                    expected,
+                )
+                .await;
                 observe(
                     host,
                     result,
