@@ -10,19 +10,19 @@ use std::future::Future;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use patchwave_core::HostId;
 use patchwave_engine::health::{Baseline, Captured, HealthConfig, HealthReport, HealthSources};
 use patchwave_rollout::Verdict;
 use tempfile::TempDir;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 mod support;
 
-use support::{make_certificates, require_binary, tls_acceptor};
+use support::{closed_port, make_certificates, require_binary, tls_acceptor, Reply, TestServer};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -45,12 +45,6 @@ fn no_go(reason: &str) -> Verdict {
 
 fn unsure(reason: &str) -> Verdict {
     Verdict::Inconclusive(reason.to_string())
-}
-
-/// A loopback port nobody listens on (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
 }
 
 fn connection_refused(port: u16) -> String {
@@ -77,113 +71,16 @@ where
 // The observed HTTP server
 // ---------------------------------------------------------------------------------------
 
-/// What the test server answers for one path.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    body: String,
-    delay: Duration,
-}
-
+/// An answer of the observed server: `status` and a text `body`, as a metrics endpoint
+/// writes it.
 fn reply(status: u16, body: &str) -> Reply {
     Reply {
         status,
-        body: body.to_string(),
+        headers: vec![("Content-Type".into(), "text/plain; version=0.0.4".into())],
+        body: body.as_bytes().to_vec(),
+        content_length: true,
         delay: Duration::ZERO,
     }
-}
-
-type Routes = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
-
-/// A hand-written HTTP/1.1 server on 127.0.0.1, stopped on drop.
-struct TestServer {
-    port: u16,
-    requests: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl TestServer {
-    async fn start(routes: impl Fn(&str) -> Reply + Send + Sync + 'static) -> TestServer {
-        TestServer::start_with_tls(routes, None).await
-    }
-
-    async fn start_with_tls(
-        routes: impl Fn(&str) -> Reply + Send + Sync + 'static,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let routes: Routes = Arc::new(routes);
-        let log = Arc::clone(&requests);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (routes, log, tls) = (Arc::clone(&routes), Arc::clone(&log), tls.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                serve(stream, routes, log).await;
-                            }
-                        }
-                        None => serve(stream, routes, log).await,
-                    }
-                });
-            }
-        });
-        TestServer {
-            port,
-            requests,
-            task,
-        }
-    }
-
-    fn requests(&self) -> Vec<String> {
-        let mut seen = self.requests.lock().unwrap().clone();
-        seen.sort();
-        seen
-    }
-}
-
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    routes: Routes,
-    log: Arc<Mutex<Vec<String>>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 16 * 1024 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    log.lock().unwrap().push(path.clone());
-    let r = routes(&path);
-    tokio::time::sleep(r.delay).await;
-    let response = format!(
-        "HTTP/1.1 {} Test\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{}",
-        r.status,
-        r.body.len(),
-        r.body
-    );
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.shutdown().await;
 }
 
 /// Sends one raw HTTP/1.0 request and returns the status and body.
@@ -387,7 +284,7 @@ async fn per_host_http_checks_every_host_and_names_the_failing_one() {
         vec![format!("{label}: no-go: web-2: status 500 (expected 200)")]
     );
     assert_eq!(
-        server.requests(),
+        server.sorted_paths(),
         vec!["/hosts/web-1/health", "/hosts/web-2/health"]
     );
 
@@ -436,7 +333,7 @@ async fn per_service_http_checks_status_and_body_once() {
     );
     // Once per source, not once per host.
     assert_eq!(
-        server.requests(),
+        server.sorted_paths(),
         vec!["/maintenance", "/status", "/status"]
     );
 }

@@ -18,12 +18,10 @@ use patchwave_engine::ingest::{
 use patchwave_engine::Config;
 use patchwave_store::{AdvisoryImport, KevImport, SqliteStore, Store};
 use tempfile::TempDir;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 mod support;
 
-use support::{make_certificates, tls_acceptor};
+use support::{closed_port, make_certificates, tls_acceptor, Reply, TestServer};
 
 // ---------------------------------------------------------------------------------------
 // Fixtures
@@ -117,26 +115,9 @@ fn fetch_failure(result: Result<ImportReport, IngestError>, url: &str) -> FetchF
     }
 }
 
-/// A loopback port nobody listens on (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 // ---------------------------------------------------------------------------------------
 // The server
 // ---------------------------------------------------------------------------------------
-
-/// One answer of the test server.
-#[derive(Clone)]
-struct Reply {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    /// Without `Content-Length`, the body ends when the connection closes.
-    content_length: bool,
-    delay: Duration,
-}
 
 fn ok(body: Vec<u8>) -> Reply {
     Reply {
@@ -160,116 +141,6 @@ fn redirect(code: u16, to: &str) -> Reply {
         headers: vec![("Location".into(), to.into())],
         ..status(code)
     }
-}
-
-type Routes = Arc<dyn Fn(&str) -> Reply + Send + Sync>;
-
-/// A hand-written HTTP/1.1 server on 127.0.0.1 answering one request per connection,
-/// stopped on drop. It logs each request's path and `User-Agent`.
-struct TestServer {
-    port: u16,
-    requests: Arc<Mutex<Vec<(String, String)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl TestServer {
-    async fn start(routes: impl Fn(&str) -> Reply + Send + Sync + 'static) -> TestServer {
-        TestServer::start_with_tls(routes, None).await
-    }
-
-    async fn start_with_tls(
-        routes: impl Fn(&str) -> Reply + Send + Sync + 'static,
-        tls: Option<tokio_rustls::TlsAcceptor>,
-    ) -> TestServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let routes: Routes = Arc::new(routes);
-        let log = Arc::clone(&requests);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let (routes, log, tls) = (Arc::clone(&routes), Arc::clone(&log), tls.clone());
-                tokio::spawn(async move {
-                    match tls {
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                serve(stream, routes, log).await;
-                            }
-                        }
-                        None => serve(stream, routes, log).await,
-                    }
-                });
-            }
-        });
-        TestServer {
-            port,
-            requests,
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// The paths asked for, in order.
-    fn paths(&self) -> Vec<String> {
-        let log = self.requests.lock().unwrap();
-        log.iter().map(|(path, _)| path.clone()).collect()
-    }
-
-    fn user_agents(&self) -> Vec<String> {
-        let log = self.requests.lock().unwrap();
-        log.iter().map(|(_, agent)| agent.clone()).collect()
-    }
-}
-
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    routes: Routes,
-    log: Arc<Mutex<Vec<(String, String)>>>,
-) {
-    let mut head = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => head.extend_from_slice(&buf[..n]),
-        }
-        if head.len() > 16 * 1024 {
-            return;
-        }
-    }
-    let head = String::from_utf8_lossy(&head).to_string();
-    let path = head.split(' ').nth(1).unwrap_or("").to_string();
-    let agent = head
-        .lines()
-        .find_map(|l| l.strip_prefix("user-agent: "))
-        .unwrap_or("")
-        .to_string();
-    log.lock().unwrap().push((path.clone(), agent));
-    let r = routes(&path);
-    tokio::time::sleep(r.delay).await;
-    let mut response = format!("HTTP/1.1 {} Test\r\nConnection: close\r\n", r.status);
-    for (name, value) in &r.headers {
-        response.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if r.content_length {
-        response.push_str(&format!("Content-Length: {}\r\n", r.body.len()));
-    }
-    response.push_str("\r\n");
-    let _ = stream.write_all(response.as_bytes()).await;
-    let _ = stream.write_all(&r.body).await;
-    let _ = stream.shutdown().await;
 }
 
 // ---------------------------------------------------------------------------------------
