@@ -9,6 +9,9 @@ use patchwave_core::HostId;
 use patchwave_engine::findings::{
     self, AssessOptions, FleetFindings, FleetInventories, Intelligence, PluginOracle,
 };
+use patchwave_engine::PluginSet;
+
+use patchwave_store::Store;
 
 use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::setup::Context;
@@ -125,20 +128,27 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     Ok(())
 }
 
-pub(crate) async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
+async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
     let store = ctx.store().await?;
     let runtime = ctx.runtime()?;
     let plugins = ctx.plugins(&runtime).await?;
-    let fleet = FleetInventories::load(store.as_ref())
-        .await
-        .map_err(Failure::op)?;
-    let intelligence = Intelligence::load(store.as_ref(), ctx.config.policy.clone())
+    assess_fleet(ctx, store.as_ref(), &plugins).await
+}
+
+/// The findings of every host in `store`, versions ordered by `plugins`.
+pub(crate) async fn assess_fleet(
+    ctx: &Context,
+    store: &dyn Store,
+    plugins: &PluginSet,
+) -> Result<FleetFindings, Failure> {
+    let fleet = FleetInventories::load(store).await.map_err(Failure::op)?;
+    let intelligence = Intelligence::load(store, ctx.config.policy.clone())
         .await
         .map_err(Failure::op)?;
     let options = AssessOptions {
         ubuntu_pro: ctx.config.advisories.ubuntu_pro,
     };
-    let oracle = std::sync::Arc::new(PluginOracle::new(&plugins));
+    let oracle = std::sync::Arc::new(PluginOracle::new(plugins));
     Ok(findings::assess(&fleet, &intelligence, oracle, options).await)
 }
 

@@ -17,12 +17,12 @@ use patchwave_engine::rollout::{
     audit_operator, Executor, HealthGate, NoHealthSources, TickReport,
 };
 use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
-use patchwave_engine::HostTarget;
-use patchwave_plugin_host::AuditLog;
+use patchwave_engine::{HostTarget, PluginSet};
+use patchwave_plugin_host::{AuditLog, PluginRuntime};
 use patchwave_rollout::{
     plan, Force, Observation, PatchClass, PinnedPackage, Plan, ReleaseManifest, Rollout, Target,
 };
-use patchwave_store::Store;
+use patchwave_store::{SqliteStore, Store};
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
@@ -123,8 +123,9 @@ pub enum Command {
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::Plan(args) => {
-            let planned = build_plan(ctx, &args).await?;
-            let rollbacks = executor(ctx).await?.preview_rollbacks(&planned).await;
+            let loaded = Loaded::open(ctx).await?;
+            let planned = build_plan(ctx, &loaded, &args).await?;
+            let rollbacks = executor(ctx, &loaded)?.preview_rollbacks(&planned).await;
             print_plan(&planned, &rollbacks);
             if let Some(s) = &ctx.config.snapshot {
                 println!(
@@ -144,7 +145,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             id,
             no_tick,
         } => {
-            let planned = build_plan(ctx, &args).await?;
+            let loaded = Loaded::open(ctx).await?;
+            let planned = build_plan(ctx, &loaded, &args).await?;
             let now = Utc::now();
             let id = id.unwrap_or_else(|| {
                 format!(
@@ -153,7 +155,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     now.format("%Y%m%d%H%M%S")
                 )
             });
-            let exec = executor(ctx).await?;
+            let exec = executor(ctx, &loaded)?;
             exec.create(Rollout::new(&id, planned), &args.by, now)
                 .await
                 .map_err(Failure::op)?;
@@ -175,7 +177,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             Ok(())
         }
         Command::Tick { ids } => {
-            let exec = executor(ctx).await?;
+            let exec = executor(ctx, &Loaded::open(ctx).await?)?;
             let ids = if ids.is_empty() {
                 unfinished(ctx).await?
             } else {
@@ -282,10 +284,29 @@ async fn unfinished(ctx: &Context) -> Result<Vec<String>, Failure> {
     Ok(out)
 }
 
-async fn executor(ctx: &Context) -> Result<Executor, Failure> {
-    let store = ctx.store().await?;
-    let runtime = ctx.runtime()?;
-    let plugins = Arc::new(ctx.plugins(&runtime).await?);
+/// What the rollout commands that plan or act share, opened once per command: the store,
+/// the plugin runtime (and so the audit log) and the loaded plugins.
+struct Loaded {
+    store: Arc<SqliteStore>,
+    runtime: PluginRuntime,
+    plugins: Arc<PluginSet>,
+}
+
+impl Loaded {
+    async fn open(ctx: &Context) -> Result<Loaded, Failure> {
+        let store = ctx.store().await?;
+        let runtime = ctx.runtime()?;
+        let plugins = Arc::new(ctx.plugins(&runtime).await?);
+        Ok(Loaded {
+            store,
+            runtime,
+            plugins,
+        })
+    }
+}
+
+fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
+    let audit = loaded.runtime.audit();
     let mut targets = Vec::new();
     for host in &ctx.config.hosts {
         targets.push(HostTarget {
@@ -302,16 +323,16 @@ async fn executor(ctx: &Context) -> Result<Executor, Failure> {
         )
     };
     let exec = Executor::new(
-        store,
-        plugins,
+        loaded.store.clone(),
+        loaded.plugins.clone(),
         targets,
         health,
         ctx.config.scan_concurrency,
-        runtime.audit().clone(),
+        audit.clone(),
     );
     Ok(match &ctx.config.snapshot {
         Some(cfg) => exec.with_snapshots(Arc::new(
-            SnapshotHooks::new(cfg, runtime.audit().clone()).map_err(|e| Failure::new(USAGE, e))?,
+            SnapshotHooks::new(cfg, audit.clone()).map_err(|e| Failure::new(USAGE, e))?,
         )),
         None => exec,
     })
@@ -341,6 +362,7 @@ fn explicit_manifest(args: &PlanArgs) -> Result<ReleaseManifest, Failure> {
 /// without a usable fix are printed and left out; so are excluded ones.
 async fn manifest_from_findings(
     ctx: &Context,
+    loaded: &Loaded,
     oracle: &PluginOracle,
     ecosystem: &Ecosystem,
     hosts: &[HostId],
@@ -348,7 +370,8 @@ async fn manifest_from_findings(
     class: Option<&str>,
 ) -> Result<ReleaseManifest, Failure> {
     let now = Utc::now();
-    let assessed = super::findings::compute(ctx).await?;
+    let assessed =
+        super::findings::assess_fleet(ctx, loaded.store.as_ref(), &loaded.plugins).await?;
     let mut wanted: BTreeMap<String, String> = BTreeMap::new();
     let mut highest: Option<Class> = None;
     let mut unfixable = Vec::new();
@@ -422,12 +445,10 @@ fn parse_class(s: &str) -> Result<PatchClass, Failure> {
 
 /// The plan for `args` from the config's hosts and the store's inventories; hosts whose
 /// installed version is already at or above the pin are up to date.
-async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
+async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<Plan, Failure> {
     let ecosystem = Ecosystem::parse(&args.ecosystem);
-    let store = ctx.store().await?;
-    let runtime = ctx.runtime()?;
-    let plugins = ctx.plugins(&runtime).await?;
-    let oracle = PluginOracle::new(&plugins);
+    let store = &loaded.store;
+    let oracle = PluginOracle::new(&loaded.plugins);
     let mut eligible = Vec::new();
     let mut skipped = Vec::new();
     for host in &ctx.config.hosts {
@@ -466,8 +487,16 @@ async fn build_plan(ctx: &Context, args: &PlanArgs) -> Result<Plan, Failure> {
                 )
             })?;
             let hosts: Vec<HostId> = eligible.iter().map(|h| h.id.clone()).collect();
-            manifest_from_findings(ctx, &oracle, &ecosystem, &hosts, min, args.class.as_deref())
-                .await?
+            manifest_from_findings(
+                ctx,
+                loaded,
+                &oracle,
+                &ecosystem,
+                &hosts,
+                min,
+                args.class.as_deref(),
+            )
+            .await?
         }
         None => explicit_manifest(args)?,
     };
