@@ -244,21 +244,28 @@ impl SnapshotHooks {
             program: program.clone(),
             detail,
         };
-        self.audit_run(host, &argv, AuditPhase::Start, None, None)
+        let mut env = vec![
+            ("PATH", HOOK_PATH.to_string()),
+            ("PATCHWAVE_HOST", host.to_string()),
+            ("PATCHWAVE_ADDRESS", address.to_string()),
+        ];
+        if let Some(id) = snapshot {
+            env.push(("PATCHWAVE_SNAPSHOT", id.to_string()));
+        }
+        self.audit_run(host, &argv, &env, AuditPhase::Start, None)
             .map_err(&fail)?;
         let started = Instant::now();
-        let result = self.spawn(&argv, host, address, snapshot).await;
-        let took = started.elapsed();
-        let (status, error) = match &result {
-            Ok((status, _, _)) => (Some(*status), None),
-            Err(e) => (None, Some(e.clone())),
+        let result = self.spawn(&argv, &env).await;
+        let ran = match &result {
+            Ok((status, _, _)) => Ok(*status),
+            Err(e) => Err(e.clone()),
         };
         self.audit_run(
             host,
             &argv,
+            &env,
             AuditPhase::End,
-            status,
-            error.map(|e| (e, took)),
+            Some((ran, started.elapsed())),
         )
         .map_err(&fail)?;
         let (status, stdout, stderr) = result.map_err(&fail)?;
@@ -271,26 +278,20 @@ impl SnapshotHooks {
         Ok(stdout)
     }
 
+    /// Run `argv` with exactly `env`; its exit status, stdout and stderr.
     async fn spawn(
         &self,
         argv: &[String],
-        host: &HostId,
-        address: &str,
-        snapshot: Option<&str>,
+        env: &[(&str, String)],
     ) -> Result<(i32, String, String), String> {
         let mut cmd = tokio::process::Command::new(PathBuf::from(&argv[0]));
         cmd.args(&argv[1..])
             .env_clear()
-            .env("PATH", HOOK_PATH)
-            .env("PATCHWAVE_HOST", host.as_str())
-            .env("PATCHWAVE_ADDRESS", address)
+            .envs(env.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        if let Some(id) = snapshot {
-            cmd.env("PATCHWAVE_SNAPSHOT", id);
-        }
         let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
         let out = child.stdout.take().ok_or("no stdout pipe")?;
         let err = child.stderr.take().ok_or("no stderr pipe")?;
@@ -320,15 +321,26 @@ impl SnapshotHooks {
         }
     }
 
+    /// One audit line for a hook run: `ran` (its exit status or why it did not finish, and
+    /// how long it took) on the `end` line. The environment is logged by name only.
     fn audit_run(
         &self,
         host: &HostId,
         argv: &[String],
+        env: &[(&str, String)],
         phase: AuditPhase,
-        status: Option<i32>,
-        error: Option<(String, Duration)>,
+        ran: Option<(Result<i32, String>, Duration)>,
     ) -> Result<(), String> {
-        let duration_ms = error.as_ref().map(|(_, d)| *d);
+        let (status, error, duration_ms) = match ran {
+            None => (None, None, None),
+            Some((ran, took)) => {
+                let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+                match ran {
+                    Ok(status) => (Some(status), None, Some(ms)),
+                    Err(e) => (None, Some(e), Some(ms)),
+                }
+            }
+        };
         let entry = AuditEntry {
             time: Utc::now(),
             phase: Some(phase),
@@ -337,15 +349,11 @@ impl SnapshotHooks {
             host: host.to_string(),
             program: argv[0].clone(),
             args: argv[1..].to_vec(),
-            env: vec![
-                "PATH".into(),
-                "PATCHWAVE_HOST".into(),
-                "PATCHWAVE_ADDRESS".into(),
-            ],
+            env: env.iter().map(|(name, _)| name.to_string()).collect(),
             decision: "configured".into(),
             status,
-            duration_ms: duration_ms.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            error: error.map(|(e, _)| e),
+            duration_ms,
+            error,
         };
         self.audit
             .append(&entry)
@@ -461,6 +469,23 @@ mod tests {
         );
         assert_eq!(lines[0]["plugin"], "snapshot-hook");
         assert_eq!(lines[1]["args"][1], "10.0.0.7");
+        // Ended runs say how long they took; the environment is named, never valued.
+        assert!(lines[0]["duration_ms"].is_null());
+        assert!(lines[1]["duration_ms"].is_u64());
+        assert!(lines[3]["duration_ms"].is_u64());
+        assert_eq!(
+            lines[1]["env"],
+            serde_json::json!(["PATH", "PATCHWAVE_HOST", "PATCHWAVE_ADDRESS"])
+        );
+        assert_eq!(
+            lines[3]["env"],
+            serde_json::json!([
+                "PATH",
+                "PATCHWAVE_HOST",
+                "PATCHWAVE_ADDRESS",
+                "PATCHWAVE_SNAPSHOT"
+            ])
+        );
     }
 
     #[tokio::test]
