@@ -266,3 +266,9 @@ pub async fn restore_snapshot(
         rollback_plan: Vec::new(),
     })
 }
+
+/// The last three lines of a command's output, joined by ` | `, for one-line reports.
+pub(crate) fn output_tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().rev().take(3).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}

@@ -875,7 +875,11 @@ fn observe(
             ChangeResult::Failed(report) => make(
                 host,
                 false,
-                format!("status {}: {}", report.status, tail(&report.output)),
+                format!(
+                    "status {}: {}",
+                    report.status,
+                    change::output_tail(&report.output)
+                ),
             ),
             ChangeResult::Error(e) => make(host, false, e.to_string()),
             ChangeResult::Unknown(e) => Observation::HostLost {
@@ -915,7 +919,7 @@ fn describe(report: &ApplyReport) -> String {
         })
         .collect();
     if wrong.is_empty() {
-        format!("not verified: {}", tail(&report.output))
+        format!("not verified: {}", change::output_tail(&report.output))
     } else {
         wrong.join("; ")
     }
@@ -937,11 +941,6 @@ fn took(step: ChangeKind, wanted: &[Change], inventory: &[Installed]) -> bool {
             None => !inventory.iter().any(|p| p.name == c.name),
         }),
     }
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().rev().take(3).collect();
-    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ use patchwave_plugin_host::AuditLog;
 use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
+use crate::change;
 use crate::config::parse_duration;
 
 /// How long a hook may run unless `timeout` says otherwise.
@@ -272,7 +273,7 @@ impl SnapshotHooks {
         if status != 0 {
             return Err(fail(format!(
                 "exited with status {status}: {}",
-                tail(&stderr)
+                change::output_tail(&stderr)
             )));
         }
         Ok(stdout)
@@ -359,11 +360,6 @@ impl SnapshotHooks {
             .append(&entry)
             .map_err(|e| format!("audit log unavailable, not run: {e}"))
     }
-}
-
-fn tail(s: &str) -> String {
-    let lines: Vec<&str> = s.lines().rev().take(3).collect();
-    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
 
 #[cfg(test)]
