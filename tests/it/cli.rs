@@ -1,5 +1,7 @@
 //! The `patchwave` binary: scan this machine, read it back, exit codes, audit tampering.
 
+use patchwave_core::{Environment, HostId, Installed, OsFacts};
+
 use crate::support::Cli;
 
 #[test]
@@ -233,4 +235,382 @@ fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
         err,
         format!("error: {missing}: answered status 404 (expected 200)\n")
     );
+}
+
+/// What a hostile host can put in its os-release, package names and command output: OSC 0
+/// (retitle the window, ended by BEL), a CSI clear-screen, CR (overwrite the line), the
+/// one-byte C1 CSI, a bidirectional override and a line feed.
+const HOSTILE: &str = "Debian\x1b]0;owned\x07 12\x1b[2J\rfake\u{9b}31m\u{202e}x\ny";
+/// The same text as it must appear on the terminal.
+const HOSTILE_SHOWN: &str = r"Debian\x1b]0;owned\x07 12\x1b[2J\rfake\u{9b}31m\u{202e}x\ny";
+
+/// Characters that must never reach the terminal raw: every C0 control but line feed and
+/// tab, DEL, every C1 control, and the bidirectional overrides and isolates.
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c < ' ' && c != '\n' && c != '\t')
+                || ('\u{7f}'..='\u{9f}').contains(&c)
+                || ('\u{202a}'..='\u{202e}').contains(&c)
+                || ('\u{2066}'..='\u{2069}').contains(&c)
+        })
+        .collect()
+}
+
+/// Writes into the CLI's store what a scan of `host` would have: facts from `pretty_name`,
+/// these packages, and then, when `error` is given, a failed attempt with that error.
+fn store_scan(cli: &Cli, host: &str, pretty_name: &str, packages: Vec<Installed>, error: Option<&str>) {
+    use patchwave_store::{HostRecord, ScanOutcome, ScanResult, SqliteStore, Store};
+    std::fs::create_dir_all(cli.state()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(cli.state().join("patchwave.db")).unwrap();
+        let id = HostId::from(host);
+        store
+            .register_host(&HostRecord {
+                id: id.clone(),
+                address: "10.0.0.9".into(),
+                port: None,
+                env: Environment::Prod,
+                scope: "web".into(),
+                tags: vec![],
+                transport: "ssh".into(),
+            })
+            .await
+            .unwrap();
+        let now = chrono::Utc::now();
+        let facts = OsFacts {
+            id: "debian".into(),
+            version_id: "12".into(),
+            codename: None,
+            pretty_name: Some(pretty_name.into()),
+            kernel: "6.1.0\x1b[8m".into(),
+            arch: "amd64".into(),
+            reboot_required: false,
+        };
+        let ok = ScanOutcome {
+            started_at: now - chrono::Duration::seconds(2),
+            finished_at: now - chrono::Duration::seconds(1),
+            result: ScanResult::Ok {
+                plugin: "debian".into(),
+                plugin_digest: "d1g3st".into(),
+                facts,
+                packages,
+                upgradable: vec![],
+            },
+        };
+        store.record_scan(&id, ok).await.unwrap();
+        if let Some(error) = error {
+            let failed = ScanOutcome {
+                started_at: now - chrono::Duration::milliseconds(500),
+                finished_at: now,
+                result: ScanResult::Failed {
+                    error: error.into(),
+                },
+            };
+            store.record_scan(&id, failed).await.unwrap();
+        }
+    });
+}
+
+fn package(name: &str, version: &str) -> Installed {
+    Installed {
+        name: name.into(),
+        version: version.into(),
+        arch: "amd64".into(),
+        source: None,
+    }
+}
+
+/// Before, `scan`, `hosts list` and `hosts show` printed what the host wrote as it was:
+/// its escape sequences reached the operator's terminal.
+#[test]
+fn host_supplied_text_reaches_the_terminal_escaped() {
+    let cli = Cli::new();
+    store_scan(
+        &cli,
+        "evil",
+        HOSTILE,
+        vec![package("libfoo\x1b[31m", "1.0\r2.0")],
+        Some(&format!("dpkg-query: {HOSTILE}")),
+    );
+    for args in [
+        &["hosts", "list"][..],
+        &["hosts", "show", "evil"],
+        &["hosts", "show", "evil", "--packages"],
+        &["hosts", "show", "evil", "--json", "--packages"],
+        &["hosts", "list", "--json"],
+    ] {
+        let (code, out, err) = cli.run(args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert_eq!(raw_controls(&out), Vec::<char>::new(), "{args:?}:\n{out}");
+    }
+    let (_, out, _) = cli.run(&["hosts", "show", "evil", "--packages"]);
+    for line in [
+        format!("os:            {HOSTILE_SHOWN}"),
+        r"kernel:        6.1.0\x1b[8m (amd64)".to_string(),
+        format!("  result:      FAILED: dpkg-query: {HOSTILE_SHOWN}"),
+        r"libfoo\x1b[31m	1.0\r2.0	amd64".to_string(),
+    ] {
+        assert!(out.lines().any(|l| l == line), "no line {line:?} in:\n{out}");
+    }
+    let (_, out, _) = cli.run(&["hosts", "list"]);
+    assert!(out.contains(HOSTILE_SHOWN), "{out}");
+    // JSON stays JSON and carries the value exactly as the host wrote it.
+    let (_, out, _) = cli.run(&["hosts", "show", "evil", "--json", "--packages"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["facts"]["pretty_name"], HOSTILE);
+    assert_eq!(doc["packages"][0]["name"], "libfoo\x1b[31m");
+}
+
+/// The same through a real scan of this machine, whose os-release is replaced by a hostile
+/// one in a private mount namespace of the scanning process only.
+#[test]
+fn a_scan_of_a_hostile_os_release_prints_it_escaped() {
+    if !std::path::Path::new("/var/lib/dpkg/status").exists() {
+        eprintln!("SKIP: this machine has no dpkg database");
+        return;
+    }
+    let private = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "true"])
+        .status();
+    if !private.is_ok_and(|s| s.success()) {
+        eprintln!("SKIP: cannot make a private mount namespace here (needs root and unshare)");
+        return;
+    }
+    let cli = Cli::new();
+    let fake = cli.dir.path().join("os-release");
+    // Double quotes keep every byte but `"`, `\`, `$` and `` ` `` as it is.
+    let pretty = "Debian\x1b]0;owned\x07 12\x1b[2J\u{9b}31m\u{202e}x";
+    std::fs::write(
+        &fake,
+        format!("PRETTY_NAME=\"{pretty}\"\nNAME=Debian\nID=debian\nVERSION_ID=12\n"),
+    )
+    .unwrap();
+    let mut scan = std::process::Command::new("unshare");
+    scan.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg("mount --bind \"$1\" /etc/os-release && shift && exec \"$@\"")
+        .arg("sh")
+        .arg(&fake)
+        .arg(crate::support::patchwave_bin())
+        .arg("--state-dir")
+        .arg(cli.state())
+        .arg("--plugin-dir")
+        .arg(cli.dir.path().join("plugins"))
+        .args(["scan", "localhost"])
+        .env_remove("PATCHWAVE_CONFIG");
+    let (code, out, err) = crate::support::run(&mut scan);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let shown = r"Debian\x1b]0;owned\x07 12\x1b[2J\u{9b}31m\u{202e}x";
+    assert_eq!(raw_controls(&out), Vec::<char>::new(), "{out}");
+    assert!(out.contains(&format!("localhost: {shown}: ")), "{out}");
+    for args in [&["hosts", "list"][..], &["hosts", "show", "localhost"]] {
+        let (code, out, err) = cli.run(args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(raw_controls(&out), Vec::<char>::new(), "{args:?}:\n{out}");
+        assert!(out.contains(shown), "{args:?}:\n{out}");
+    }
+    // The store holds what the host said, byte for byte.
+    let (_, out, _) = cli.run(&["hosts", "show", "localhost", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["summary"]["facts"]["pretty_name"], pretty);
+}
+
+/// Before, `hosts show … --packages | head` panicked inside `println!` once the reader had
+/// gone ("failed printing to stdout: Broken pipe", exit 101).
+#[test]
+fn a_reader_that_closes_early_ends_the_command_quietly() {
+    use std::io::Read;
+    let cli = Cli::new();
+    // Far more than a pipe holds, so writes go on after the reader has gone.
+    let packages = (0..50_000)
+        .map(|i| package(&format!("package-{i:05}"), "1.0-1"))
+        .collect();
+    store_scan(&cli, "localhost", "Debian GNU/Linux 12 (bookworm)", packages, None);
+    let mut child = cli
+        .cmd(&["hosts", "show", "localhost", "--packages"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    stdout.read_exact(&mut first).unwrap();
+    assert!(first.starts_with(b"host:"), "{:?}", String::from_utf8_lossy(&first));
+    drop(stdout);
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(err, "", "nothing to say about a closed pipe");
+    assert_eq!(status.code(), Some(141), "128 + SIGPIPE: {status:?}");
+}
+
+/// Each of these was accepted (or panicked) before; each is now a usage error (exit 2)
+/// that names what was wrong.
+#[test]
+fn bad_arguments_and_values_are_usage_errors_that_name_them() {
+    let cli = Cli::new();
+    let config = cli.dir.path().join("overflow.toml");
+    std::fs::write(&config, "[scan]\nstale_after = \"307445734561825861m\"\n").unwrap();
+    let (code, _, err) = cli.run(&["-c", config.to_str().unwrap(), "hosts", "list"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(
+        err.contains(
+            "scan.stale_after: duration `307445734561825861m` is longer than the maximum of 3650d"
+        ),
+        "{err}"
+    );
+
+    let (code, out, err) = cli.run(&["scan", "--concurrency", "0", "localhost"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--concurrency") && err.contains("at least 1"), "{err}");
+    assert_eq!(out, "", "nothing was scanned");
+
+    // A plannable rollout: this machine, scanned, in the config.
+    store_scan(&cli, "localhost", "Debian GNU/Linux 12 (bookworm)", vec![package("acme", "1.0-1")], None);
+    let config = cli.dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        "[[hosts]]\nid = \"localhost\"\ntransport = \"local\"\nenv = \"non-prod\"\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Debian:12"]);
+    assert_eq!(code, 0, "the valid plan: {out}{err}");
+
+    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Bogus:1"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("--ecosystem `Bogus:1`"), "{err}");
+    assert!(err.contains("Debian:<release>") && err.contains("Ubuntu:<yy.mm>[:LTS]"), "{err}");
+    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Rocky Linux:9"]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("--ecosystem `Rocky Linux:9`: no loaded plugin orders its versions (the loaded plugins handle: Debian, Ubuntu)"),
+        "{err}"
+    );
+
+    for (id, why) in [
+        ("../x", "`../x` may only use letters, digits, `-`, `_` and `.`"),
+        ("-rf", "`-rf` must not start with `-` or `.`"),
+    ] {
+        // `--id=…`: a separate `-rf` would be read as flags before patchwave saw it.
+        let flag = format!("--id={id}");
+        let (code, out, err) = cli.run(&[
+            "-c", c, "rollout", "start", &flag, "--no-tick", "--pin", "acme=1.0-2", "--ecosystem", "Debian:12",
+        ]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert_eq!(err, format!("error: --id {why}\n"));
+        assert!(!out.contains("created"), "{out}");
+    }
+    let (code, out, _) = cli.run(&["-c", c, "rollout", "list"]);
+    assert_eq!((code, out.as_str()), (0, ""), "no rollout was stored");
+}
+
+/// Before, `hosts trust --replace` replaced a changed key without anyone confirming the new
+/// fingerprint.
+#[test]
+fn replacing_a_changed_host_key_needs_its_fingerprint_confirmed() {
+    let Some(sshd) = crate::support::HostKeyServer::start() else {
+        return;
+    };
+    let cli = Cli::new();
+    let presented = sshd.fingerprint();
+    // An older key of the host is enrolled.
+    let old_key = cli.dir.path().join("old_key");
+    crate::support::stdout_of(
+        std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", ""])
+            .arg("-f")
+            .arg(&old_key),
+    );
+    let old_pub = std::fs::read_to_string(old_key.with_extension("pub")).unwrap();
+    let old_fp = crate::support::stdout_of(
+        std::process::Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(old_key.with_extension("pub")),
+    )
+    .split_whitespace()
+    .nth(1)
+    .unwrap()
+    .to_string();
+    let known = cli.dir.path().join("known_hosts");
+    let mut words = old_pub.split_whitespace();
+    let enrolled = format!(
+        "[127.0.0.1]:{} {} {}\n",
+        sshd.port,
+        words.next().unwrap(),
+        words.next().unwrap()
+    );
+    std::fs::write(&known, &enrolled).unwrap();
+    let config = cli.dir.path().join("fleet.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[defaults]\nkey = \"file:{}\"\nknown_hosts = \"{}\"\n\n[[hosts]]\nid = \"h1\"\naddress = \"127.0.0.1\"\nport = {}\n",
+            old_key.display(),
+            known.display(),
+            sshd.port
+        ),
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+
+    // No terminal to ask and no fingerprint given: refused, with the command to run.
+    let mut cmd = cli.cmd(&["-c", c, "hosts", "trust", "h1", "--replace"]);
+    cmd.stdin(std::process::Stdio::null());
+    let (code, out, err) = crate::support::run(&mut cmd);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains(&old_fp) && err.contains(&presented), "{err}");
+    let command = err.lines().last().unwrap().trim();
+    assert!(
+        command.ends_with(&format!(" -c {c} hosts trust h1 --replace --expect-fingerprint {presented}")),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), enrolled, "known_hosts changed");
+
+    // At a terminal: both fingerprints shown; anything but `yes` refuses.
+    let bin = crate::support::patchwave_bin();
+    let at_terminal = |answer: &str| {
+        let line = format!(
+            "{} --state-dir {} -c {c} hosts trust h1 --replace",
+            bin.display(),
+            cli.state().display()
+        );
+        let mut script = std::process::Command::new("script");
+        script
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = script.spawn().unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(format!("{answer}\n").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, shown) = at_terminal("no");
+    assert_eq!(code, Some(2), "{shown}");
+    assert!(shown.contains(&format!("enrolled:  {old_fp}")), "{shown}");
+    assert!(shown.contains(&format!("presented: {presented}")), "{shown}");
+    assert!(shown.contains("not confirmed; nothing recorded"), "{shown}");
+    assert_eq!(std::fs::read_to_string(&known).unwrap(), enrolled, "known_hosts changed");
+    let (code, shown) = at_terminal("yes");
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(shown.contains(&format!("replacing {old_fp}")), "{shown}");
+
+    // With the fingerprint given, no question is asked.
+    std::fs::write(&known, &enrolled).unwrap();
+    let mut cmd = cli.cmd(&[
+        "-c", c, "hosts", "trust", "h1", "--replace", "--expect-fingerprint", &presented,
+    ]);
+    cmd.stdin(std::process::Stdio::null());
+    let (code, out, err) = crate::support::run(&mut cmd);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("replacing {old_fp}")), "{out}");
 }

@@ -373,3 +373,87 @@ macro_rules! fleet_or_skip {
         }
     };
 }
+
+/// Whether this process runs as root (sshd, mount namespaces).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+/// A real OpenSSH `sshd` on 127.0.0.1 that a test only needs for its host key (what
+/// `hosts trust` fetches during key exchange). Killed when dropped.
+pub struct HostKeyServer {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl HostKeyServer {
+    /// `None` (after saying why) when not root: sshd runs as the current user only as root.
+    pub fn start() -> Option<HostKeyServer> {
+        if !is_root() {
+            eprintln!("SKIP: needs root to run sshd");
+            return None;
+        }
+        std::fs::create_dir_all("/run/sshd").unwrap(); // privilege-separation directory
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("host_key");
+        stdout_of(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(&key));
+        let config = format!(
+            "ListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\nLogLevel INFO\n",
+            key.display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        // Another test may take the free port between the probe and sshd's bind: retry.
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let log = dir.path().join(format!("sshd-{port}.log"));
+            let mut child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-e", "-f"])
+                .arg(dir.path().join("sshd_config"))
+                .args(["-p", &port.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .unwrap();
+            let ready = format!("Server listening on 127.0.0.1 port {port}");
+            for _ in 0..500 {
+                if std::fs::read_to_string(&log).unwrap().contains(&ready) {
+                    return Some(HostKeyServer { dir, port, child });
+                }
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("sshd did not start");
+    }
+
+    /// The host key's `SHA256:…` fingerprint, as ssh-keygen prints it.
+    pub fn fingerprint(&self) -> String {
+        stdout_of(Command::new("ssh-keygen").arg("-lf").arg(self.dir.path().join("host_key.pub")))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    }
+}
+
+impl Drop for HostKeyServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -12,6 +12,9 @@ pub const PARTIAL: u8 = 3;
 pub const AUDIT_BROKEN: u8 = 4;
 /// Not found.
 pub const NOT_FOUND: u8 = 5;
+/// stdout was closed before the output was written (`| head`): 128 + SIGPIPE, what a
+/// shell reports for a program that a broken pipe killed.
+pub const BROKEN_PIPE: u8 = 141;
 
 /// An error on its way out of `main`.
 #[derive(Debug)]
@@ -44,10 +47,10 @@ impl Failure {
         Failure::new(OPERATIONAL, message)
     }
 
-    /// Print to stderr.
+    /// Print to stderr, controls escaped (messages often quote what a host printed).
     pub fn print(&self) {
         if !self.message.is_empty() {
-            eprintln!("error: {}", self.message.trim_end());
+            crate::term::stderr(&format!("error: {}", self.message.trim_end()));
         }
     }
 }

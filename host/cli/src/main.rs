@@ -10,12 +10,14 @@
 //! | 3 | scan finished, but at least one host failed (each is recorded) |
 //! | 4 | audit log chain broken |
 //! | 5 | not found (unknown host, unknown plugin) |
+//! | 141 | stdout was closed early (e.g. piped into `head`); the command stopped quietly |
 
 mod commands;
 mod defaults;
 mod exit;
 mod output;
 mod setup;
+mod term;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,7 +104,7 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            term::stderr(&format!("error: cannot start the async runtime: {e}"));
             return ExitCode::from(exit::OPERATIONAL);
         }
     };

@@ -4,13 +4,16 @@ use chrono::{DateTime, Utc};
 use patchwave_core::inventory::human_age;
 use patchwave_core::{HostSummary, OsFacts};
 
-/// `Debian GNU/Linux 12 (bookworm)` or `debian 12`, or `-`.
+use crate::term::field;
+
+/// `Debian GNU/Linux 12 (bookworm)` or `debian 12`, or `-`; the host wrote it, so every
+/// control character in it is escaped ([`field`]).
 pub fn os_label(facts: Option<&OsFacts>) -> String {
     match facts {
-        Some(f) => f
-            .pretty_name
-            .clone()
-            .unwrap_or_else(|| format!("{} {}", f.id, f.version_id)),
+        Some(f) => match &f.pretty_name {
+            Some(name) => field(name).into_owned(),
+            None => field(&format!("{} {}", f.id, f.version_id)).into_owned(),
+        },
         None => "-".into(),
     }
 }

@@ -5,12 +5,17 @@
 
 pub mod audit;
 pub mod change;
+pub mod duration;
 pub mod fleet;
 pub mod grant;
+pub mod id;
 pub mod inventory;
 pub mod plugin;
+pub mod text;
 
+pub use duration::{DurationError, HumanDuration};
 pub use fleet::{Environment, HostId};
+pub use id::{check_id, IdError};
 pub use grant::{ExecGrant, ExecRequest, GrantDecision};
 pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
 pub use plugin::{ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep};

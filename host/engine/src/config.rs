@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use patchwave_core::{Environment, ExecGrant, HostId};
+use patchwave_core::{check_id, Environment, ExecGrant, HostId, HumanDuration};
 use patchwave_plugin_host::Limits;
 use serde::Deserialize;
 
@@ -329,37 +329,6 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-/// Parse `30s`, `10m`, `26h`, `7d`, `250ms`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (like 30s, 10m, 26h, 7d)"))?;
-    let secs = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => {
-            return Err(format!(
-                "`{s}`: unknown unit `{unit}` (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 253
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 impl Config {
     /// Read and validate a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -426,10 +395,12 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
 
     let mut duration = |field: &str, value: Option<String>, default: Duration| match value {
         None => default,
-        Some(v) => parse_duration(&v).unwrap_or_else(|e| {
-            problems.push(format!("{field}: {e}"));
-            default
-        }),
+        Some(v) => HumanDuration::parse(&v)
+            .map(HumanDuration::to_std)
+            .unwrap_or_else(|e| {
+                problems.push(format!("{field}: {e}"));
+                default
+            }),
     };
     let stale_after = duration(
         "scan.stale_after",
@@ -519,11 +490,10 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         };
         let before = problems.len();
         let id = match &h.id {
-            Some(id) if valid_id(id) => id.clone(),
             Some(id) => {
-                problems.push(format!(
-                    "{at}.id: `{id}` may only use letters, digits, `-`, `_`, `.`"
-                ));
+                if let Err(e) = check_id(id) {
+                    problems.push(format!("{at}.id: {e}"));
+                }
                 id.clone()
             }
             None => {
@@ -872,11 +842,45 @@ mod tests {
         assert_eq!(none.advisories.ca_file, None);
     }
 
+    /// One grammar for every duration key (the rollout's and the engine's accept the same
+    /// spellings), overflow-checked, and every error names the key and the value.
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("26h"), Ok(Duration::from_secs(26 * 3600)));
-        assert!(parse_duration("1w").is_err());
-        assert!(parse_duration("h").is_err());
+    fn durations_share_one_checked_grammar_and_errors_name_the_key() {
+        let text = "[scan]\nstale_after = \"1w\"\n[ssh]\nconnect_timeout = \"250ms\"\n\
+                    command_timeout = \"1h30m\"\n[rollout]\nsoak = \"1500ms\"\n";
+        let c = Config::from_toml(text, "t", Path::new(".")).unwrap();
+        assert_eq!(c.stale_after, chrono::Duration::weeks(1));
+        assert_eq!(c.ssh.connect_timeout, Duration::from_millis(250));
+        assert_eq!(c.ssh.command_timeout, Duration::from_secs(5400));
+        assert_eq!(c.rollout.soak.as_millis(), 1500);
+
+        // This overflowed u64 (a panic in a debug build, a silent wrap in a release build).
+        let text = "[scan]\nstale_after = \"307445734561825861m\"\n[ssh]\nkeepalive = \"15\"\n";
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "scan.stale_after: duration `307445734561825861m` is longer than the maximum \
+                 of 3650d"
+                    .to_string(),
+                "ssh.keepalive: duration `15`: the number `15` has no unit (ms, s, m, h, d or w)"
+                    .to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn host_ids_follow_the_shared_id_rule() {
+        let text = "[[hosts]]\nid = \"-rf\"\ntransport = \"local\"\n\
+                    [[hosts]]\nid = \"../x\"\ntransport = \"local\"\n";
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec![
+                "hosts[0] (-rf).id: `-rf` must not start with `-` or `.`".to_string(),
+                "hosts[1] (../x).id: `../x` may only use letters, digits, `-`, `_` and `.`"
+                    .to_string(),
+            ]
+        );
     }
 }

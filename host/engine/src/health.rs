@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchwave_core::HostId;
+use patchwave_core::{HostId, HumanDuration};
 use patchwave_rollout::combine;
 use patchwave_rollout::Verdict;
 use serde::{Deserialize, Serialize};
@@ -29,7 +29,6 @@ use tokio::task::JoinSet;
 use tokio_rustls::rustls::ClientConfig;
 use url::Url;
 
-use crate::config::parse_duration;
 use crate::http::{mozilla_roots, roots_with_ca_file, tls_config, Answer, HttpClient};
 
 /// How long an `http` source waits for an answer unless `timeout` says otherwise.
@@ -228,7 +227,7 @@ fn compile_timeout(
     default: Duration,
     problems: &mut Vec<String>,
 ) -> Duration {
-    match value.map(parse_duration) {
+    match value.map(|v| HumanDuration::parse(v).map(HumanDuration::to_std)) {
         None => default,
         Some(Ok(d)) if d.is_zero() => {
             problems.push(format!("{at}.timeout: must be more than zero"));
@@ -1381,7 +1380,7 @@ mod tests {
             config.validate(),
             vec![
                 "health.sources[0].name: must not be empty",
-                "health.sources[0].timeout: `5 parsecs`: unknown unit ` parsecs` (use ms, s, m, h or d)",
+                "health.sources[0].timeout: duration `5 parsecs`: unknown unit ` parsecs` (use ms, s, m, h, d or w)",
                 "health.sources[0].url: `ftp://host-id/x`: scheme `ftp` is not supported (use http or https) (with placeholders filled in)",
                 "health.sources[0].expect_status: 42 is not an HTTP status (100 to 599)",
                 "health.sources[0].expect_body: must not be empty",

@@ -105,6 +105,9 @@ pub enum RolloutError {
     /// No rollout with this id.
     #[error("no rollout `{0}`")]
     NotFound(String),
+    /// A new rollout's id breaks the id rule ([`patchwave_core::id`]); nothing was stored.
+    #[error("rollout id {0}")]
+    InvalidId(patchwave_core::IdError),
     /// The store failed or another runner advanced the rollout.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -269,7 +272,8 @@ impl Executor {
         self
     }
 
-    /// Store a new rollout (status `planned`; it starts with a `Start` observation). The
+    /// Store a new rollout (status `planned`; it starts with a `Start` observation); its id
+    /// must follow the id rule ([`patchwave_core::id`]). The
     /// audit log gets `rollout-created` (manifest, pins, hosts per stage) and, for a plan
     /// forced past refused anti-patterns, `rollout-forced` with the reason and every refusal
     /// overridden, before the rollout is stored.
@@ -280,6 +284,7 @@ impl Executor {
         now: DateTime<Utc>,
     ) -> Result<(), RolloutError> {
         let id = rollout.id().to_string();
+        patchwave_core::check_id(&id).map_err(RolloutError::InvalidId)?;
         let plan = rollout.plan();
         let stages: Vec<serde_json::Value> = plan
             .stages()

@@ -38,7 +38,9 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 
 use crate::change;
-use crate::config::parse_duration;
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    patchwave_core::HumanDuration::parse(s).map(patchwave_core::HumanDuration::to_std).map_err(|e| e.to_string())
+}
 
 /// How long a hook may run unless `timeout` says otherwise.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(600);
@@ -519,5 +521,124 @@ mod tests {
             .unwrap_err()
             .detail
             .starts_with("could not start: "));
+    }
+    /// The audit `end` lines' statuses and errors, in order.
+    fn ends(dir: &std::path::Path) -> Vec<(serde_json::Value, serde_json::Value)> {
+        std::fs::read_to_string(dir.join("audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|l| l["phase"] == "end")
+            .map(|l| (l["status"].clone(), l["error"].clone()))
+            .collect()
+    }
+
+    /// Before, only 64 KiB of each stream was read before waiting for the hook, so a hook
+    /// printing more blocked on a full pipe until its timeout killed it.
+    #[tokio::test]
+    async fn a_chatty_hook_is_drained_on_both_streams_and_finishes() {
+        let dir = tempfile::tempdir().unwrap();
+        let chatty = script(
+            dir.path(),
+            "chatty",
+            "head -c 1048576 /dev/zero | tr '\\0' x\nhead -c 1048576 /dev/zero | tr '\\0' y >&2\n\
+             echo\necho snap-1",
+        );
+        let mut cfg = config(&[&chatty], &["/bin/true", "{snapshot}"]);
+        cfg.timeout = Some("10m".into());
+        let h = hooks(dir.path(), &cfg);
+        assert_eq!(h.take(&HostId::from("h1"), "a").await.unwrap(), "snap-1");
+        // It exited by itself (status 0), not by the timeout.
+        assert_eq!(
+            ends(dir.path()),
+            vec![(serde_json::json!(0), serde_json::Value::Null)]
+        );
+
+    }
+
+    /// Whether `pid` has exited (gone, or a zombie nobody reaped yet); waits up to 10 s for
+    /// a SIGKILL to take effect.
+    fn exited(pid: u32) -> bool {
+        for _ in 0..200 {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => return true,
+                Ok(stat) => {
+                    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+                    if state.is_some_and(|s| s.starts_with('Z')) {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// Before, a timeout killed the hook's own process only: a child it left behind, still
+    /// holding the pipes, lived on (and kept the run waiting until the timeout).
+    #[tokio::test]
+    async fn a_timeout_kills_the_hooks_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("grandchild.pid");
+        let leaves = script(
+            dir.path(),
+            "leaves",
+            &format!("sleep 300 &\necho $! > {}\nexit 0", pidfile.display()),
+        );
+        let mut cfg = config(&[&leaves], &["/bin/true", "{snapshot}"]);
+        cfg.timeout = Some("1s".into());
+        let h = hooks(dir.path(), &cfg);
+        let e = h.take(&HostId::from("h1"), "a").await.unwrap_err();
+        assert_eq!(e.detail, "did not finish within 1s; killed");
+        let pid: u32 = std::fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(exited(pid), "the hook's child {pid} outlived the timeout");
+    }
+
+    /// Before, an id starting with `-` was passed to the restore hook, which read it as an
+    /// option (`rm -rf`-style).
+    #[tokio::test]
+    async fn snapshot_ids_that_could_read_as_options_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let ran = dir.path().join("restore-ran");
+        let restore = script(
+            dir.path(),
+            "restore",
+            &format!("echo \"$@\" > {}", ran.display()),
+        );
+        let dash = script(dir.path(), "dash", "echo -rf");
+        let h = hooks(dir.path(), &config(&[&dash], &[&restore, "{snapshot}"]));
+        let host = HostId::from("h1");
+        assert_eq!(
+            h.take(&host, "a").await.unwrap_err().detail,
+            "printed an unusable snapshot id `-rf` starts with `-` and would read as an option"
+        );
+        for (id, why) in [
+            ("-rf", "snapshot id `-rf` starts with `-` and would read as an option"),
+            ("a b", "snapshot id `a b` may only use letters, digits and `-_.:/@+=,~%`"),
+            (
+                "x\x1b[2J",
+                "snapshot id `x\\x1b[2J` may only use letters, digits and `-_.:/@+=,~%`",
+            ),
+            ("", "empty snapshot id"),
+        ] {
+            let e = h.restore(&host, "a", id).await.unwrap_err();
+            assert_eq!(e.program, restore);
+            assert_eq!(e.detail, format!("refused: {why}"), "{id:?}");
+        }
+        assert!(!ran.exists(), "the restore hook ran");
+        let e = h.restore(&host, "-oProxyCommand=x", "snap-1").await.unwrap_err();
+        assert!(e.detail.starts_with("refused: address `-oProxyCommand=x`"), "{e}");
+        assert!(!ran.exists(), "the restore hook ran");
+
+        // Accepted ids reach the hook as they are, and a value is never expanded again.
+        h.restore(&host, "{snapshot}", "vol/snap@2026-01-01:1").await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&ran).unwrap(),
+            "vol/snap@2026-01-01:1\n"
+        );
     }
 }

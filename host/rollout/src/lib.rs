@@ -12,7 +12,6 @@
 
 mod action;
 mod decide;
-mod duration;
 mod health;
 mod manifest;
 mod observation;
@@ -25,7 +24,7 @@ mod window;
 
 pub use action::{Action, Decision, Outcome, WaitReason};
 pub use decide::decide;
-pub use duration::{DurationError, HumanDuration, MAX_SECONDS};
+pub use patchwave_core::duration::{DurationError, HumanDuration, MAX_SECONDS};
 pub use health::{combine, HealthCheck, Verdict};
 pub use manifest::{
     ManifestError, ManifestErrors, PatchClass, PinnedPackage, ReleaseManifest, MANIFEST_ID_HEX_LEN,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::duration::HumanDuration;
+use patchwave_core::duration::HumanDuration;
 use crate::manifest::PatchClass;
 use crate::problems::{ok_or_problems, Problems};
 use crate::window::Window;

@@ -31,7 +31,7 @@ pub struct Window {
 impl Window {
     /// Compiles a window from its policy form, reporting every problem at once.
     pub fn from_spec(spec: &WindowSpec) -> Result<Window, PolicyErrors> {
-        let never_open = (spec.duration.as_secs() == 0).then_some(PolicyError::WindowNeverOpen);
+        let never_open = spec.duration.is_zero().then_some(PolicyError::WindowNeverOpen);
         let tz = Tz::from_str(&spec.tz).map_err(|_| PolicyError::WindowTimeZone {
             tz: spec.tz.clone(),
         });
@@ -106,7 +106,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use super::*;
-    use crate::duration::HumanDuration;
+    use patchwave_core::duration::HumanDuration;
 
     fn at(text: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(text)

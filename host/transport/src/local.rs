@@ -236,4 +236,62 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, TransportError::Spawn { .. }), "{err}");
     }
+
+    /// Whether `pid` has exited (gone, or a zombie nobody reaped yet); waits up to 10 s
+    /// for a SIGKILL to take effect.
+    fn exited(pid: u32) -> bool {
+        for _ in 0..200 {
+            match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+                Err(_) => return true,
+                Ok(stat) => {
+                    let state = stat.rsplit_once(')').map(|(_, rest)| rest.trim_start());
+                    if state.is_some_and(|s| s.starts_with('Z')) {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
+    fn pid_in(path: &std::path::Path) -> u32 {
+        for _ in 0..200 {
+            if let Ok(text) = std::fs::read_to_string(path) {
+                if let Ok(pid) = text.trim().parse() {
+                    return pid;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("{} never got a pid", path.display());
+    }
+
+    #[tokio::test]
+    async fn a_timeout_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        // The child leaves a grandchild holding the pipes and exits at once.
+        let script = format!("sleep 300 & echo $! > {}; exit 0", pidfile.display());
+        let err = local()
+            .exec(&Command::new("sh", &["-c", &script], Duration::from_millis(500)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
+        let pid = pid_in(&pidfile);
+        assert!(exited(pid), "grandchild {pid} outlived the timeout");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_whole_process_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+        let cmd = Command::new("sh", &["-c", &script], Duration::from_secs(600));
+        let transport = local();
+        let cancelled = tokio::time::timeout(Duration::from_millis(500), transport.exec(&cmd)).await;
+        assert!(cancelled.is_err(), "the run ended by itself: {cancelled:?}");
+        let pid = pid_in(&pidfile);
+        assert!(exited(pid), "grandchild {pid} outlived the dropped run");
+    }
 }

@@ -5,6 +5,7 @@ use patchwave_engine::ingest::{self, FeedFetcher, Feeds, FetchSettings};
 
 use crate::exit::{Failure, PARTIAL, USAGE};
 use crate::setup::Context;
+use crate::term::{errln, outln};
 
 /// Advisories subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -59,36 +60,36 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         .map_err(Failure::op)?;
     if report.osv_documents > 0 {
         let o = report.osv;
-        println!(
+        outln!(
             "osv: {} documents; {} advisories new, {} updated, {} unchanged",
             report.osv_documents, o.inserted, o.updated, o.unchanged
-        );
+        )?;
     }
     if let Some(k) = &report.kev {
-        println!(
+        outln!(
             "kev: {} added, {} kept, {} removed (kept as tombstones)",
             k.added,
             k.kept,
             k.removed.len()
-        );
+        )?;
         for t in &k.removed {
-            println!(
+            outln!(
                 "  removed from KEV: {} (at {})",
                 t.cve_id,
                 t.removed_at.date_naive()
-            );
+            )?;
         }
     }
     if let Some(n) = report.epss {
-        println!("epss: {n} scores");
+        outln!("epss: {n} scores")?;
     }
     for r in &report.rejected {
-        eprintln!("rejected: {r}");
+        errln!("rejected: {r}");
     }
     if report.rejected.is_empty() {
         Ok(())
     } else {
-        eprintln!("{} records rejected and skipped", report.rejected.len());
+        errln!("{} records rejected and skipped", report.rejected.len());
         Err(Failure::quiet(PARTIAL))
     }
 }

@@ -6,6 +6,7 @@ use patchwave_plugin_host::{AuditLog, AuditLogError};
 
 use crate::exit::{Failure, AUDIT_BROKEN};
 use crate::setup::Context;
+use crate::term::outln;
 
 /// Audit subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -25,7 +26,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             let path = log.unwrap_or_else(|| ctx.config.audit_log.clone());
             match AuditLog::verify(&path) {
                 Ok(lines) => {
-                    println!("{}: chain intact, {lines} lines", path.display());
+                    outln!("{}: chain intact, {lines} lines", path.display())?;
                     Ok(())
                 }
                 Err(e @ AuditLogError::Broken { .. }) => Err(Failure::new(AUDIT_BROKEN, e)),

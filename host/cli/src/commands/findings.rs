@@ -15,6 +15,7 @@ use patchwave_store::Store;
 
 use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::setup::Context;
+use crate::term::{errln, field, outln};
 
 /// Output formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -81,13 +82,13 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let now = Utc::now();
     let assessed = compute(ctx).await?;
     for u in &assessed.unassessed {
-        eprintln!("not assessed: {}: {}", u.host, u.reason);
+        errln!("not assessed: {}: {}", u.host, u.reason);
     }
     for (what, why) in &assessed.unordered {
-        eprintln!("warning: {what} versions could not be ordered: {why}");
+        errln!("warning: {what} versions could not be ordered: {why}");
     }
     if !assessed.errors.is_empty() {
-        eprintln!(
+        errln!(
             "warning: {} advisory ranges could not be decided (first: {})",
             assessed.errors.len(),
             assessed.errors[0]
@@ -108,8 +109,8 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             && (!args.overdue || f.overdue(now))
     });
     match args.format {
-        Format::Table => print_table(&list, now),
-        Format::Csv => print_csv(&list, now),
+        Format::Table => print_table(&list, now)?,
+        Format::Csv => print_csv(&list, now)?,
         Format::Json => {
             let doc = serde_json::json!({
                 "generated_at": now,
@@ -119,10 +120,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
                 })).collect::<Vec<_>>(),
                 "undecided_ranges": assessed.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
             });
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&doc).map_err(Failure::op)?
-            );
+            crate::term::json(&doc)?;
         }
     }
     Ok(())
@@ -205,8 +203,12 @@ const HEADER: [&str; 9] = [
     "ADVISORIES",
 ];
 
-fn print_table(list: &[Finding], now: DateTime<Utc>) {
-    let rows: Vec<[String; 9]> = list.iter().map(|f| row(f, now)).collect();
+fn print_table(list: &[Finding], now: DateTime<Utc>) -> Result<(), Failure> {
+    // Package names and versions come from hosts, advisory ids from feeds: one line each.
+    let rows: Vec<[String; 9]> = list
+        .iter()
+        .map(|f| row(f, now).map(|cell| field(&cell).into_owned()))
+        .collect();
     let mut widths = HEADER.map(str::len);
     for r in &rows {
         for (w, cell) in widths.iter_mut().zip(r) {
@@ -219,13 +221,13 @@ fn print_table(list: &[Finding], now: DateTime<Utc>) {
             .zip(widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", padded.join("  ").trim_end());
+        outln!("{}", padded.join("  ").trim_end())
     };
-    line(HEADER.to_vec());
+    line(HEADER.to_vec())?;
     for r in &rows {
-        line(r.iter().map(String::as_str).collect());
+        line(r.iter().map(String::as_str).collect())?;
     }
-    println!("{} findings", rows.len());
+    outln!("{} findings", rows.len())
 }
 
 /// One CSV field, quoted when it holds a comma, quote or line break.
@@ -237,13 +239,14 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn print_csv(list: &[Finding], now: DateTime<Utc>) {
+fn print_csv(list: &[Finding], now: DateTime<Utc>) -> Result<(), Failure> {
     let header = HEADER.map(|h| h.to_lowercase().replace('-', "_"));
-    println!("{}", header.join(","));
+    outln!("{}", header.join(","))?;
     for f in list {
         let cells: Vec<String> = row(f, now).iter().map(|c| csv_field(c)).collect();
-        println!("{}", cells.join(","));
+        outln!("{}", cells.join(","))?;
     }
+    Ok(())
 }
 
 fn finding_json(f: &Finding, now: DateTime<Utc>) -> serde_json::Value {
@@ -295,58 +298,58 @@ fn explain(
         .collect();
     if found.is_empty() {
         let ecosystems: Vec<String> = cohort.ecosystems.iter().map(ToString::to_string).collect();
-        println!(
+        outln!(
             "{host}: {package}: no finding (no stored advisory for {} affects the installed version)",
             ecosystems.join(", ")
-        );
+        )?;
         return Ok(());
     }
     for f in &found {
         let v = &f.vulnerability;
         let verdict = &v.verdict;
-        println!(
+        outln!(
             "{host}: {} {} (source {})",
             f.package,
             f.installed_version,
             f.source_package.as_deref().unwrap_or("-")
-        );
-        println!("  matched:");
+        )?;
+        outln!("  matched:")?;
         for m in &v.matches {
-            println!("    {}", m.explain(&f.installed_version));
+            outln!("    {}", m.explain(&f.installed_version))?;
         }
-        println!("  fixed in: {}", fixed(f));
-        println!("  class: {} — rule {}", verdict.class, verdict.rule);
+        outln!("  fixed in: {}", fixed(f))?;
+        outln!("  class: {} — rule {}", verdict.class, verdict.rule)?;
         let opt = |c: Option<Class>| c.map_or("-".to_string(), |c| c.to_string());
-        println!(
+        outln!(
             "    cvss class {}, vendor class {}",
             opt(verdict.cvss_class),
             opt(verdict.vendor_class)
-        );
-        println!(
+        )?;
+        outln!(
             "  disclosed {}; clock started {}; due {}; status {}",
             verdict.disclosed_at.format("%Y-%m-%d"),
             verdict.clock_start.format("%Y-%m-%d"),
             due(f),
             status(f, now)
-        );
+        )?;
         for e in &f.exclusion.applied {
-            println!(
+            outln!(
                 "  excluded until {} by {}: {}",
                 e.expires.format("%Y-%m-%d"),
                 e.owner,
                 e.reason
-            );
+            )?;
         }
         for e in &f.exclusion.expired {
-            println!(
+            outln!(
                 "  EXPIRED exclusion ({} by {}, {}) is ignored",
                 e.expires.format("%Y-%m-%d"),
                 e.owner,
                 e.reason
-            );
+            )?;
         }
         for n in &verdict.notes {
-            println!("  note: {n}");
+            outln!("  note: {n}")?;
         }
     }
     Ok(())

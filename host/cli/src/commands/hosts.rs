@@ -1,15 +1,18 @@
 //! `patchwave hosts`: answered from the store alone.
 
+use std::io::IsTerminal;
+
 use chrono::Utc;
-use patchwave_core::{Freshness, HostId, HostSummary};
+use patchwave_core::{Freshness, HostId, HostSummary, HumanDuration};
 use patchwave_store::Store;
 
 use patchwave_engine::config::TransportSpec;
-use patchwave_transport::{fetch_host_key, AddMode, AddOutcome, KnownHosts};
+use patchwave_transport::{fetch_host_key, AddMode, AddOutcome, KnownHosts, KnownHostsError};
 
 use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::output::{age, os_label, patch_level, when};
 use crate::setup::Context;
+use crate::term::{errln, field, json as json_out, outln};
 
 /// Hosts subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -42,6 +45,8 @@ pub enum Command {
         #[arg(long)]
         expect_fingerprint: Option<String>,
         /// Replace a different key already enrolled for the host (after a legitimate re-key).
+        /// The new key's fingerprint must be confirmed: with --expect-fingerprint, or by
+        /// answering `yes` at a terminal that shows the enrolled and the presented one.
         #[arg(long)]
         replace: bool,
     },
@@ -75,20 +80,20 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     .iter()
                     .map(|s| summary_json(s, s.freshness(now, max_age)))
                     .collect();
-                println!("{:#}", serde_json::Value::Array(all));
+                json_out(&serde_json::Value::Array(all))?;
                 return Ok(());
             }
-            println!(
+            outln!(
                 "{:<16} {:<8} {:<10} {:<32} {:>6} {:>5} {:<12} {:>8} {:<8}",
                 "HOST", "ENV", "SCOPE", "OS", "PKGS", "UPG", "LAST-SCAN", "AGE", "DATA"
-            );
+            )?;
             for s in &hosts {
                 let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
-                println!(
+                outln!(
                     "{:<16} {:<8} {:<10} {:<32} {:>6} {:>5} {:<12} {:>8} {:<8}",
-                    s.id.as_str(),
+                    field(s.id.as_str()),
                     s.env.as_str(),
-                    s.scope,
+                    field(&s.scope),
                     os_label(s.facts.as_ref()),
                     count(s.package_count),
                     count(s.upgradable_count),
@@ -98,7 +103,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                         .unwrap_or("never"),
                     age(s.last_success_at, now),
                     s.freshness(now, max_age).word(),
-                );
+                )?;
             }
             Ok(())
         }
@@ -124,40 +129,50 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 if let Some(inv) = &inventory {
                     doc["packages"] = serde_json::to_value(&inv.packages).map_err(Failure::op)?;
                 }
-                println!("{doc:#}");
+                json_out(&doc)?;
                 return Ok(());
             }
-            println!("host:          {}", s.id);
-            println!("address:       {}", s.address);
-            println!("env / scope:   {} / {}", s.env.as_str(), s.scope);
-            println!("os:            {}", os_label(s.facts.as_ref()));
+            outln!("host:          {}", field(s.id.as_str()))?;
+            outln!("address:       {}", field(&s.address))?;
+            outln!(
+                "env / scope:   {} / {}",
+                s.env.as_str(),
+                field(&s.scope)
+            )?;
+            outln!("os:            {}", os_label(s.facts.as_ref()))?;
             if let Some(f) = &s.facts {
-                println!("kernel:        {} ({})", f.kernel, f.arch);
+                outln!("kernel:        {} ({})", field(&f.kernel), field(&f.arch))?;
             }
-            println!(
+            outln!(
                 "packages:      {}",
                 s.package_count
                     .map(|n| n.to_string())
                     .unwrap_or_else(|| "unknown".into())
-            );
-            println!("patch level:   {}", patch_level(&s));
-            println!("last scan:     {}", when(s.last_attempt_at, now));
+            )?;
+            outln!("patch level:   {}", patch_level(&s))?;
+            outln!("last scan:     {}", when(s.last_attempt_at, now))?;
             if let Some(st) = &s.last_status {
                 match st.error() {
-                    None => println!("  result:      ok"),
-                    Some(e) => println!("  result:      {}: {e}", st.word().to_uppercase()),
+                    None => outln!("  result:      ok")?,
+                    Some(e) => outln!(
+                        "  result:      {}: {}",
+                        st.word().to_uppercase(),
+                        field(e)
+                    )?,
                 }
             }
-            println!("last success:  {}", when(s.last_success_at, now));
-            println!(
+            outln!("last success:  {}", when(s.last_success_at, now))?;
+            outln!(
                 "inventory:     changed {}",
                 when(s.inventory_changed_at, now)
-            );
+            )?;
             let note = match freshness {
                 Freshness::Fresh => String::new(),
                 Freshness::Stale => format!(
-                    "  (older than {}h or the last scan failed: do not trust it as current)",
-                    max_age.num_hours()
+                    "  (older than {} or the last scan failed: do not trust it as current)",
+                    HumanDuration::from_millis(
+                        u64::try_from(max_age.num_milliseconds()).unwrap_or_default()
+                    )
                 ),
                 Freshness::Unknown => "  (never scanned successfully)".into(),
                 Freshness::Changed => format!(
@@ -166,11 +181,16 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     when(s.last_change_at, now)
                 ),
             };
-            println!("data:          {}{note}", freshness.word());
+            outln!("data:          {}{note}", freshness.word())?;
             if let Some(inv) = inventory {
-                println!();
+                outln!()?;
                 for p in inv.packages {
-                    println!("{}\t{}\t{}", p.name, p.version, p.arch);
+                    outln!(
+                        "{}\t{}\t{}",
+                        field(&p.name),
+                        field(&p.version),
+                        field(&p.arch)
+                    )?;
                 }
             }
             Ok(())
@@ -206,13 +226,13 @@ async fn trust(
     let presented = fetch_host_key(address, *port, ctx.config.ssh.connect_timeout)
         .await
         .map_err(Failure::op)?;
-    println!(
+    outln!(
         "{host} ({address}:{port}) presents {} {}",
         presented.key.algorithm(),
         presented.fingerprint
-    );
-    if let Some(want) = expect {
-        if want != presented.fingerprint {
+    )?;
+    if let Some(want) = &expect {
+        if *want != presented.fingerprint {
             return Err(Failure::new(
                 USAGE,
                 format!(
@@ -223,22 +243,81 @@ async fn trust(
         }
     }
     let file = KnownHosts::load(known_hosts.clone()).map_err(Failure::op)?;
-    let mode = if replace {
-        AddMode::Replace
-    } else {
-        AddMode::RefuseIfDifferent
+    let enrolled = match file.add(address, *port, &presented.key, AddMode::RefuseIfDifferent) {
+        Ok(outcome) => return report(&outcome, known_hosts),
+        Err(KnownHostsError::Conflict { existing, .. }) if replace => existing,
+        Err(e) => return Err(Failure::op(e)),
     };
-    match file
-        .add(address, *port, &presented.key, mode)
-        .map_err(Failure::op)?
-    {
-        AddOutcome::Added => println!("recorded in {}", known_hosts.display()),
-        AddOutcome::AlreadyTrusted => println!("already trusted in {}", known_hosts.display()),
-        AddOutcome::Replaced { previous } => println!(
+    // A changed key is replaced only when its fingerprint was checked: given with
+    // --expect-fingerprint (compared above), or confirmed by the operator at a terminal.
+    if expect.is_none() {
+        confirm_replace(host, &enrolled, &presented.fingerprint)?;
+    }
+    let outcome = file
+        .add(address, *port, &presented.key, AddMode::Replace)
+        .map_err(Failure::op)?;
+    report(&outcome, known_hosts)
+}
+
+fn report(outcome: &AddOutcome, known_hosts: &std::path::Path) -> Result<(), Failure> {
+    match outcome {
+        AddOutcome::Added => outln!("recorded in {}", known_hosts.display()),
+        AddOutcome::AlreadyTrusted => outln!("already trusted in {}", known_hosts.display()),
+        AddOutcome::Replaced { previous } => outln!(
             "recorded in {}, replacing {}",
             known_hosts.display(),
             previous.join(", ")
         ),
     }
-    Ok(())
+}
+
+/// Ask at the terminal whether `enrolled` may be replaced by `presented`. Without a
+/// terminal on stdin and stderr there is no one to ask: refuse, naming the command that
+/// replaces it once the new fingerprint has been checked out of band.
+fn confirm_replace(host: &str, enrolled: &str, presented: &str) -> Result<(), Failure> {
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !interactive {
+        let mut argv: Vec<String> = std::env::args_os()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        argv.push("--expect-fingerprint".into());
+        argv.push(presented.to_string());
+        let command: Vec<String> = argv.iter().map(|a| shell_word(a)).collect();
+        return Err(Failure::new(
+            USAGE,
+            format!(
+                "{host}: enrolled key {enrolled} differs from the presented {presented}; not \
+                 replacing it unconfirmed (no terminal to ask). Check {presented} out of band \
+                 (e.g. `ssh-keygen -lf` of the host key on its console), then run:\n  {}",
+                command.join(" ")
+            ),
+        ));
+    }
+    errln!(
+        "{host}: the enrolled key differs from the one presented now.\n  enrolled:  {enrolled}\n  \
+         presented: {presented}\nReplace it only if you checked {presented} out of band \
+         (e.g. on the host's console).\nType `yes` to replace the enrolled key:"
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Failure::op(format!("reading the answer: {e}")))?;
+    if answer.trim() == "yes" {
+        Ok(())
+    } else {
+        Err(Failure::new(USAGE, "not confirmed; nothing recorded"))
+    }
+}
+
+/// `word` as one POSIX shell word: as it is when it is plain, else single-quoted.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+,".contains(c));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }

@@ -7,6 +7,7 @@ use patchwave_plugin_host::LoadedPlugin;
 
 use crate::exit::{Failure, NOT_FOUND, USAGE};
 use crate::setup::Context;
+use crate::term::outln;
 
 /// Plugin subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -72,47 +73,47 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         Command::List => {
             let runtime = ctx.runtime()?;
             let set = ctx.plugins(&runtime).await?;
-            println!(
+            outln!(
                 "{:<12} {:<10} {:<16} {:<8} DIGEST",
                 "NAME", "VERSION", "OS", "GRANTS"
-            );
+            )?;
             for p in set.iter() {
                 let m = p.manifest();
                 let granted = p.granted().iter().filter(|g| m.wants.contains(g)).count();
-                println!(
+                outln!(
                     "{:<12} {:<10} {:<16} {:<8} {}",
                     m.name,
                     m.version,
                     m.os_ids.join(","),
                     format!("{granted}/{}", m.wants.len()),
                     &p.digest()[..16]
-                );
+                )?;
             }
             Ok(())
         }
         Command::Inspect { plugin } => {
             let p = one(ctx, &plugin).await?;
             let m = p.manifest();
-            println!("name:        {}", m.name);
-            println!("version:     {}", m.version);
-            println!("digest:      sha256:{}", p.digest());
-            println!("os ids:      {}", m.os_ids.join(", "));
-            println!("ecosystems:  {}", m.ecosystems.join(", "));
+            outln!("name:        {}", m.name)?;
+            outln!("version:     {}", m.version)?;
+            outln!("digest:      sha256:{}", p.digest())?;
+            outln!("os ids:      {}", m.os_ids.join(", "))?;
+            outln!("ecosystems:  {}", m.ecosystems.join(", "))?;
             let l = p.limits();
-            println!(
+            outln!(
                 "limits:      deadline {} ms compute per call, memory {} MiB, exec timeout {} ms",
                 l.deadline_ms,
                 l.memory_bytes >> 20,
                 l.exec_timeout_ms
-            );
-            println!("declares ({}):", m.wants.len());
+            )?;
+            outln!("declares ({}):", m.wants.len())?;
             for g in &m.wants {
                 let granted = p.granted().iter().any(|x| x == g);
-                println!(
+                outln!(
                     "  [{}] {}",
                     if granted { "granted" } else { "DENIED " },
                     grant_line(g)
-                );
+                )?;
             }
             let extra: Vec<_> = p
                 .granted()
@@ -120,9 +121,9 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 .filter(|g| !m.wants.contains(g))
                 .collect();
             if !extra.is_empty() {
-                println!("operator grants not matching a declaration exactly (only the overlap can ever be used):");
+                outln!("operator grants not matching a declaration exactly (only the overlap can ever be used):")?;
                 for g in extra {
-                    println!("  {}", grant_line(g));
+                    outln!("  {}", grant_line(g))?;
                 }
             }
             Ok(())
@@ -135,14 +136,14 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 .map_err(Failure::op)?;
             match answers.into_iter().next() {
                 Some(Ok(o)) => {
-                    println!(
+                    outln!(
                         "{}",
                         match o {
                             std::cmp::Ordering::Less => "<",
                             std::cmp::Ordering::Equal => "=",
                             std::cmp::Ordering::Greater => ">",
                         }
-                    );
+                    )?;
                     Ok(())
                 }
                 Some(Err(e)) => Err(Failure::new(USAGE, format!("invalid version: {e}"))),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use patchwave_advisory::{ecosystems_for_host, Class, Ecosystem, FixedIn};
-use patchwave_core::{Change, HostId, RollbackStep};
+use patchwave_core::{check_id, Change, HostId, RollbackStep};
 use patchwave_engine::findings::{PluginOracle, VersionOracle};
 use patchwave_engine::health::HealthSources;
 use patchwave_engine::rollout::{
@@ -26,6 +26,7 @@ use patchwave_store::{SqliteStore, Store};
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
+use crate::term::{errln, outln};
 
 /// What to roll out and to which hosts.
 #[derive(Debug, clap::Args)]
@@ -126,9 +127,9 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             let loaded = Loaded::open(ctx).await?;
             let planned = build_plan(ctx, &loaded, &args).await?;
             let rollbacks = executor(ctx, &loaded)?.preview_rollbacks(&planned).await;
-            print_plan(&planned, &rollbacks);
+            print_plan(&planned, &rollbacks)?;
             if let Some(s) = &ctx.config.snapshot {
-                println!(
+                outln!(
                     "snapshots: `{}` before each apply; restored by `{}` {}",
                     s.take.join(" "),
                     s.restore.join(" "),
@@ -136,7 +137,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                         RestoreWhen::Fallback => "when a package rollback fails",
                         RestoreWhen::Always => "instead of the package rollback",
                     }
-                );
+                )?;
             }
             Ok(())
         }
@@ -145,6 +146,9 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             id,
             no_tick,
         } => {
+            if let Some(id) = &id {
+                check_id(id).map_err(|e| Failure::new(USAGE, format!("--id {e}")))?;
+            }
             let loaded = Loaded::open(ctx).await?;
             let planned = build_plan(ctx, &loaded, &args).await?;
             let now = Utc::now();
@@ -168,13 +172,12 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             )
             .await
             .map_err(Failure::op)?;
-            println!("rollout {id} created");
+            outln!("rollout {id} created")?;
             if no_tick {
                 return Ok(());
             }
             let report = exec.tick(&id, &Utc::now).await.map_err(Failure::op)?;
-            print_tick(&id, &report);
-            Ok(())
+            print_tick(&id, &report)
         }
         Command::Tick { ids } => {
             let exec = executor(ctx, &Loaded::open(ctx).await?)?;
@@ -186,10 +189,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             let mut failed = 0;
             for id in ids {
                 match exec.tick(&id, &Utc::now).await {
-                    Ok(report) => print_tick(&id, &report),
+                    Ok(report) => print_tick(&id, &report)?,
                     Err(e) => {
                         failed += 1;
-                        eprintln!("error: {e}");
+                        errln!("error: {e}");
                     }
                 }
             }
@@ -204,42 +207,38 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 return Err(Failure::new(NOT_FOUND, format!("no rollout `{id}`")));
             };
             if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&record.state).map_err(Failure::op)?
-                );
-                return Ok(());
+                return crate::term::json(&record.state);
             }
             let stored: patchwave_engine::rollout::StoredRollout =
                 serde_json::from_value(record.state).map_err(Failure::op)?;
-            println!(
+            outln!(
                 "rollout {id}: {} (revision {})",
                 record.status, record.revision
-            );
-            println!("{}", stored.rollout.summary());
+            )?;
+            outln!("{}", stored.rollout.summary())?;
             for (stage, lines) in &stored.health {
                 for line in lines {
-                    println!("health {stage}: {line}");
+                    outln!("health {stage}: {line}")?;
                 }
             }
             if !record.inbox.is_empty() {
-                println!(
+                outln!(
                     "{} operator commands wait for the next tick",
                     record.inbox.len()
-                );
+                )?;
             }
             Ok(())
         }
         Command::List => {
             let store = ctx.store().await?;
             for r in store.rollouts().await.map_err(Failure::op)? {
-                println!(
+                outln!(
                     "{}  {}  created {}  updated {}",
                     r.id,
                     r.status,
                     r.created_at.format("%Y-%m-%d %H:%M"),
                     r.updated_at.format("%Y-%m-%d %H:%M")
-                );
+                )?;
             }
             Ok(())
         }
@@ -264,7 +263,7 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
         .post_rollout_observation(id, &value, now)
         .await
         .map_err(Failure::op)?;
-    println!("{observation} posted to {id} (#{seq}); the next tick acts on it");
+    outln!("{observation} posted to {id} (#{seq}); the next tick acts on it")?;
     Ok(())
 }
 
@@ -413,7 +412,7 @@ async fn manifest_from_findings(
         }
     }
     for u in &unfixable {
-        eprintln!("not pinned: {u}");
+        errln!("not pinned: {u}");
     }
     let Some(highest) = highest else {
         return Err(Failure::new(
@@ -446,9 +445,9 @@ fn parse_class(s: &str) -> Result<PatchClass, Failure> {
 /// The plan for `args` from the config's hosts and the store's inventories; hosts whose
 /// installed version is already at or above the pin are up to date.
 async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<Plan, Failure> {
-    let ecosystem = Ecosystem::parse(&args.ecosystem);
-    let store = &loaded.store;
     let oracle = PluginOracle::new(&loaded.plugins);
+    let ecosystem = checked_ecosystem(&args.ecosystem, &loaded.plugins, &oracle)?;
+    let store = &loaded.store;
     let mut eligible = Vec::new();
     let mut skipped = Vec::new();
     for host in &ctx.config.hosts {
@@ -476,7 +475,7 @@ async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<P
         eligible.push(host);
     }
     for s in &skipped {
-        eprintln!("not planned: {s}");
+        errln!("not planned: {s}");
     }
     let manifest = match &args.from_findings {
         Some(min) => {
@@ -544,6 +543,49 @@ async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<P
     plan(&manifest, &targets, &ctx.config.rollout, force).map_err(|e| Failure::new(USAGE, e))
 }
 
+/// `--ecosystem`: one patchwave knows and a loaded plugin orders the versions of, else a
+/// usage error naming it and what would do.
+fn checked_ecosystem(
+    name: &str,
+    plugins: &PluginSet,
+    oracle: &PluginOracle,
+) -> Result<Ecosystem, Failure> {
+    let ecosystem = Ecosystem::parse(name);
+    if !ecosystem.is_known() {
+        return Err(Failure::new(
+            USAGE,
+            format!(
+                "--ecosystem `{name}`: not an OSV ecosystem patchwave knows (known: {KNOWN_ECOSYSTEMS})"
+            ),
+        ));
+    }
+    if oracle.comparer(&ecosystem).is_none() {
+        let mut handled: Vec<&str> = plugins
+            .iter()
+            .flat_map(|p| p.manifest().ecosystems.iter().map(String::as_str))
+            .collect();
+        handled.sort_unstable();
+        handled.dedup();
+        let handled = if handled.is_empty() {
+            "none: no plugin is loaded".to_string()
+        } else {
+            handled.join(", ")
+        };
+        return Err(Failure::new(
+            USAGE,
+            format!(
+                "--ecosystem `{name}`: no loaded plugin orders its versions (the loaded plugins \
+                 handle: {handled})"
+            ),
+        ));
+    }
+    Ok(ecosystem)
+}
+
+/// The OSV ecosystem names `patchwave_advisory::Ecosystem` maps, as a usage hint.
+const KNOWN_ECOSYSTEMS: &str = "Debian:<release>, Ubuntu:<yy.mm>[:LTS], Ubuntu:Pro:<yy.mm>:LTS, \
+     Ubuntu:Pro:<variant>:<yy.mm>:LTS, Red Hat:<stream>, Rocky Linux:<major>, AlmaLinux:<major>";
+
 /// One rollback step in words.
 fn step_words(step: &RollbackStep) -> String {
     match step {
@@ -556,14 +598,17 @@ fn step_words(step: &RollbackStep) -> String {
 }
 
 /// The plan, with each host's rollback as its plugin planned it (`rollbacks`).
-fn print_plan(planned: &Plan, rollbacks: &BTreeMap<HostId, Result<Vec<RollbackStep>, String>>) {
+fn print_plan(
+    planned: &Plan,
+    rollbacks: &BTreeMap<HostId, Result<Vec<RollbackStep>, String>>,
+) -> Result<(), Failure> {
     let m = planned.manifest();
-    println!("manifest {} ({}, class {}):", m.id(), m.origin(), m.class());
+    outln!("manifest {} ({}, class {}):", m.id(), m.origin(), m.class())?;
     for p in m.packages() {
-        println!("  {} {} = {}", p.ecosystem, p.name, p.version);
+        outln!("  {} {} = {}", p.ecosystem, p.name, p.version)?;
     }
     for stage in planned.stages() {
-        println!("{}: {} hosts", stage.id, stage.hosts.len());
+        outln!("{}: {} hosts", stage.id, stage.hosts.len())?;
         for h in &stage.hosts {
             let changes: Vec<String> = h
                 .changes
@@ -582,37 +627,38 @@ fn print_plan(planned: &Plan, rollbacks: &BTreeMap<HostId, Result<Vec<RollbackSt
                 Some(Err(e)) => format!("unknown now ({e}); planned again before the apply"),
                 None => "nothing to undo".to_string(),
             };
-            println!("  {}  {}; rollback: {rollback}", h.host, changes.join(", "));
+            outln!("  {}  {}; rollback: {rollback}", h.host, changes.join(", "))?;
         }
     }
     if !planned.up_to_date().is_empty() {
         let ids: Vec<&str> = planned.up_to_date().iter().map(|h| h.as_str()).collect();
-        println!("up to date: {}", ids.join(" "));
+        outln!("up to date: {}", ids.join(" "))?;
     }
     let policy = planned.policy();
     match &policy.window {
-        Some(w) => println!(
+        Some(w) => outln!(
             "prod waves only in the window `{}` ({}) for {}",
             w.cron, w.tz, w.duration
-        ),
-        None => println!("prod waves at any time (no maintenance window configured)"),
+        )?,
+        None => outln!("prod waves at any time (no maintenance window configured)")?,
     }
     if let Some(f) = planned.forced() {
         let overridden: Vec<String> = f.overridden.iter().map(ToString::to_string).collect();
-        println!(
+        outln!(
             "FORCED by {}: {} (overrides: {})",
             f.by,
             f.reason,
             overridden.join("; ")
-        );
+        )?;
     }
+    Ok(())
 }
 
-fn print_tick(id: &str, report: &TickReport) {
+fn print_tick(id: &str, report: &TickReport) -> Result<(), Failure> {
     let status = patchwave_engine::rollout::status_word(&report.rollout);
     match (&report.outcome, &report.waiting) {
-        (Some(outcome), _) => println!("{id}: {status}: finished: {outcome:?}"),
-        (None, Some(w)) => println!("{id}: {status}: waiting for {w}"),
-        (None, None) => println!("{id}: {status}"),
+        (Some(outcome), _) => outln!("{id}: {status}: finished: {outcome:?}"),
+        (None, Some(w)) => outln!("{id}: {status}: waiting for {w}"),
+        (None, None) => outln!("{id}: {status}"),
     }
 }

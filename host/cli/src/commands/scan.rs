@@ -10,19 +10,30 @@ use patchwave_engine::{HostTarget, ScanEvent, Scanner};
 use patchwave_store::Store;
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL};
+use crate::output::os_label;
 use crate::setup::Context;
+use crate::term::{errln, field, outln};
 
 /// Scan arguments.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Hosts to scan, by id from the config (`localhost` is always available). Default: all.
     pub hosts: Vec<String>,
-    /// Hosts scanned at once (default from the config).
-    #[arg(long)]
+    /// Hosts scanned at once (default from the config), at least 1.
+    #[arg(long, value_parser = at_least_one)]
     pub concurrency: Option<usize>,
     /// Print the result as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--concurrency`: a count of at least 1, as `scan.concurrency` must be.
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1 (like scan.concurrency)".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn localhost() -> HostConfig {
@@ -92,14 +103,14 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             let n = done.fetch_add(1, Ordering::Relaxed) + 1;
             let what = match (&status, packages, upgradable) {
                 (ScanStatus::Ok, Some(p), Some(u)) => format!("ok, {p} packages, {u} upgradable"),
-                _ => format!("{}: {}", status.word(), status.error().unwrap_or("")),
+                _ => format!("{}: {}", status.word(), field(status.error().unwrap_or(""))),
             };
             let line = format!(
                 "[{n:>width$}/{total}] {host}: {what} ({:.1}s)",
                 took.as_secs_f64()
             );
             if tty || total > 1 {
-                eprintln!("{line}");
+                errln!("{line}");
             }
         }
     });
@@ -132,35 +143,29 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
             "failed": failed.len(),
             "seconds": report.took.as_secs_f64(),
         });
-        println!("{doc:#}");
+        crate::term::json(&doc)?;
     } else {
-        println!(
+        outln!(
             "scanned {} host{} in {:.1}s: {} ok, {} failed",
             report.hosts.len(),
             if report.hosts.len() == 1 { "" } else { "s" },
             report.took.as_secs_f64(),
             report.ok_count(),
             failed.len()
-        );
+        )?;
         for h in &report.hosts {
             match (&h.status, h.packages, h.upgradable) {
                 (ScanStatus::Ok, Some(p), Some(u)) => {
                     let summary = store.host_summary(&h.host).await.map_err(Failure::op)?;
-                    let os = summary
-                        .and_then(|s| s.facts)
-                        .map(|f| {
-                            f.pretty_name
-                                .unwrap_or(format!("{} {}", f.id, f.version_id))
-                        })
-                        .unwrap_or_default();
-                    println!("  {}: {os}: {p} packages installed, {u} upgradable", h.host);
+                    let os = os_label(summary.as_ref().and_then(|s| s.facts.as_ref()));
+                    outln!("  {}: {os}: {p} packages installed, {u} upgradable", h.host)?;
                 }
-                (status, _, _) => println!(
+                (status, _, _) => outln!(
                     "  {}: {}: {}",
                     h.host,
                     status.word().to_uppercase(),
-                    status.error().unwrap_or("")
-                ),
+                    field(status.error().unwrap_or(""))
+                )?,
             }
         }
     }
