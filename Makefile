@@ -26,7 +26,10 @@ demo: plugins
 	$(CARGO) run -q -p patchwave-cli --locked -- hosts show localhost
 
 # Every test: unit, sandbox, this machine's dpkg, and (as root) the real SSH test fleet.
+# tests/setup --ensure installs what the tests need when run as root (sshd, prometheus,
+# alertmanager, mmdebstrap, the Python CVSS oracle, ...); without root it names the command.
 test: plugins
+	tests/setup --ensure
 	PATCHWAVE_PLUGIN_BUILD=$(PLUGIN_OUT) tests/run
 
 lint:
