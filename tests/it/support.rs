@@ -307,7 +307,7 @@ impl Fleet {
         );
         for id in hosts {
             let h = self.host(id);
-            let env = if matches!(*id, "h01" | "h02" | "h16" | "h21" | "h28") {
+            let env = if matches!(*id, "h01" | "h02" | "h16" | "h21" | "h28" | "h36") {
                 "non-prod"
             } else {
                 "prod"

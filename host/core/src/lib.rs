@@ -13,4 +13,6 @@ pub mod plugin;
 pub use fleet::{Environment, HostId};
 pub use grant::{ExecGrant, ExecRequest, GrantDecision};
 pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
-pub use plugin::{ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep};
+pub use plugin::{
+    ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep, Transaction,
+};

@@ -40,6 +40,18 @@ pub struct Pin {
     pub version: String,
 }
 
+/// What an apply would do on a host, from the package manager's simulation: every package it
+/// would install, upgrade or downgrade (dependencies included) and every package it would
+/// remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Packages that would be installed or move to another version, each with its version now
+    /// (`None` = not installed) and the exact version it would get.
+    pub changes: Vec<Change>,
+    /// Packages that would be removed, at the version installed now.
+    pub removals: Vec<Pin>,
+}
+
 /// One step of a recorded rollback.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "step", rename_all = "kebab-case")]

@@ -7,6 +7,7 @@ pub mod findings;
 pub mod health;
 mod http;
 pub mod ingest;
+pub mod planning;
 pub mod plugins;
 pub mod rollout;
 pub mod scan;

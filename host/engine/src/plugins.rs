@@ -8,8 +8,8 @@ use patchwave_plugin_host::{LoadError, LoadedPlugin, PluginRuntime};
 
 use crate::config::Config;
 
-/// Loaded plugins by name.
-#[derive(Debug, Default)]
+/// Loaded plugins by name (cheap to clone: the plugins are shared).
+#[derive(Clone, Debug, Default)]
 pub struct PluginSet {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
 }

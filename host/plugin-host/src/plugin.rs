@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use patchwave_core::{
     ApplyReport, Change, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome, Pin, PluginError,
-    RollbackStep,
+    RollbackStep, Transaction,
 };
 use patchwave_transport::{Command, Output, Transport, TransportError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -358,6 +358,40 @@ impl LoadedPlugin {
                 })
             })
             .collect())
+    }
+
+    /// What applying `changes` would do on the target now, from the package manager's own
+    /// simulation (read-only): every package it would install, upgrade, downgrade or remove.
+    pub async fn plan_apply(
+        &self,
+        target: Arc<dyn Transport>,
+        changes: &[Change],
+    ) -> Result<Transaction, PluginError> {
+        let (mut store, inst) = self.instantiate(target).await?;
+        let changes: Vec<types::Change> = changes.iter().map(change_to).collect();
+        let raw = inst
+            .patchwave_plugin_os()
+            .call_plan_apply(&mut store, &changes)
+            .await;
+        let tx = self
+            .finish(&mut store, "plan-apply", raw)?
+            .map_err(error_from)?;
+        self.check_len(
+            "plan-apply",
+            "packages",
+            tx.changes.len().saturating_add(tx.removals.len()),
+        )?;
+        Ok(Transaction {
+            changes: tx.changes.into_iter().map(change_from).collect(),
+            removals: tx
+                .removals
+                .into_iter()
+                .map(|p| Pin {
+                    name: p.name,
+                    version: p.version,
+                })
+                .collect(),
+        })
     }
 
     /// Steps that would undo `changes`, decided before applying them.

@@ -43,6 +43,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rollouts",
         sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "change_rollout",
+        sql: include_str!("../migrations/sqlite/0005_change_rollout.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.

@@ -206,6 +206,8 @@ pub struct NewChange {
     pub expected: Vec<patchwave_core::change::Expected>,
     /// For an apply: the rollback steps planned before it, as JSON.
     pub rollback_plan: Option<String>,
+    /// The rollout that makes the change, if one does.
+    pub rollout: Option<String>,
     /// When the attempt starts.
     pub started_at: DateTime<Utc>,
 }
@@ -239,6 +241,8 @@ pub struct ChangeRecord {
     pub reconciled_at: Option<DateTime<Utc>>,
     /// What that inventory showed.
     pub reconciled: Option<patchwave_core::change::Reconciliation>,
+    /// The rollout that made the change, if one did.
+    pub rollout: Option<String>,
 }
 
 /// Identity of one content-addressed package list (shared by every snapshot, of any host,

@@ -462,8 +462,8 @@ impl Store for SqliteStore {
                 return Err(StoreError::UnknownHost { host: c.host.clone() });
             }
             conn.prepare_cached(
-                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress')",
+                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome, rollout)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress', ?8)",
             )?
             .execute(params![
                 c.host.as_str(),
@@ -472,7 +472,8 @@ impl Store for SqliteStore {
                 c.request,
                 expected,
                 c.rollback_plan,
-                c.started_at.timestamp_millis()
+                c.started_at.timestamp_millis(),
+                c.rollout,
             ])?;
             Ok(ChangeId(conn.last_insert_rowid()))
         })
@@ -543,6 +544,26 @@ impl Store for SqliteStore {
             let rows = conn
                 .prepare_cached(&sql)?
                 .query_map(params![host.as_str(), limit], RawChange::read)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(RawChange::into_record).collect()
+        })
+        .await
+    }
+
+    async fn rollout_changes(
+        &self,
+        rollout: &str,
+        host: &HostId,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let (rollout, host) = (rollout.to_string(), host.clone());
+        self.run("rollout_changes", move |conn| {
+            let sql = format!(
+                "SELECT {CHANGE_COLUMNS} FROM host_changes WHERE rollout = ?1 AND host_id = ?2
+                 ORDER BY id DESC"
+            );
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map(params![rollout, host.as_str()], RawChange::read)?
                 .collect::<Result<Vec<_>, _>>()?;
             rows.into_iter().map(RawChange::into_record).collect()
         })
@@ -742,7 +763,7 @@ impl Store for SqliteStore {
 
 const CHANGE_COLUMNS: &str =
     "id, host_id, kind, plugin, request, expected, rollback_plan, started_at, \
-     finished_at, outcome, detail, reconciled_at, reconciled";
+     finished_at, outcome, detail, reconciled_at, reconciled, rollout";
 
 struct RawChange {
     id: i64,
@@ -758,6 +779,7 @@ struct RawChange {
     detail: Option<String>,
     reconciled_at: Option<i64>,
     reconciled: Option<String>,
+    rollout: Option<String>,
 }
 
 impl RawChange {
@@ -776,6 +798,7 @@ impl RawChange {
             detail: r.get(10)?,
             reconciled_at: r.get(11)?,
             reconciled: r.get(12)?,
+            rollout: r.get(13)?,
         })
     }
 
@@ -811,6 +834,7 @@ impl RawChange {
             detail: self.detail,
             reconciled_at: opt_from_ms(self.reconciled_at, "host_changes.reconciled_at")?,
             reconciled,
+            rollout: self.rollout,
         })
     }
 }

@@ -108,6 +108,13 @@ pub trait Store: Send + Sync {
     /// A host's most recent changes, newest first, at most `limit`.
     async fn changes(&self, host: &HostId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
 
+    /// Every change rollout `rollout` made on `host`, newest first.
+    async fn rollout_changes(
+        &self,
+        rollout: &str,
+        host: &HostId,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+
     // ----- Advisories (what is known to be vulnerable) -----
 
     /// Insert or update advisories in one transaction, each keeping its own

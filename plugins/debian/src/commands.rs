@@ -171,6 +171,20 @@ pub const APT_WAIT_IDLE: Spec = Spec {
     noninteractive: false,
     timeout_ms: WAIT_IDLE_TIMEOUT_MS,
 };
+/// Apply, simulated: what installing exact versions would do, dependencies included, with
+/// the options of [`APT_INSTALL`] that decide apt's resolution. Removals are shown rather
+/// than refused (`--no-remove` is left out) so that `plan-apply` can name them; the apply
+/// itself refuses any. `plan-apply` reports it, and every apply runs it first and refuses a
+/// resolution that would touch a package outside the changes it was given.
+pub const APT_SIMULATE_INSTALL: Spec = simulation(&[
+    "-s",
+    "-o",
+    "Debug::NoLocking=1",
+    "install",
+    "--no-install-recommends",
+    "--allow-downgrades",
+    "--",
+]);
 /// Apply: install exact versions (`name=version`). Keeps the configuration files the admin
 /// changed, installs no recommends, allows downgrades, refuses to remove anything and
 /// refuses to move held packages. Waits up to [`LOCK_WAIT_S`] for another apt or dpkg run,
@@ -276,6 +290,7 @@ pub const ALL: &[Spec] = &[
     DPKG_QUERY,
     APT_SIMULATE_UPGRADE,
     APT_WAIT_IDLE,
+    APT_SIMULATE_INSTALL,
     APT_INSTALL,
     APT_SIMULATE_ROLLBACK_INSTALL,
     APT_ROLLBACK_INSTALL,

@@ -25,7 +25,7 @@ pub use bindings::patchwave::plugin::host::{self, Command, ExecError, Level, Out
 pub use bindings::patchwave::plugin::types::Ordering;
 pub use bindings::patchwave::plugin::types::{
     ApplyReport, Change, CommandFailure, ExecGrant, OsFacts, PackageOutcome, PackageTable, Pin,
-    PluginError, PluginManifest as Manifest, RollbackStep,
+    PluginError, PluginManifest as Manifest, RollbackStep, Transaction,
 };
 
 mod table;

@@ -6,9 +6,7 @@
 use chrono::{DateTime, Utc};
 use patchwave_advisory::{Class, Finding, FixedIn};
 use patchwave_core::HostId;
-use patchwave_engine::findings::{
-    self, AssessOptions, FleetFindings, FleetInventories, Intelligence, PluginOracle,
-};
+use patchwave_engine::findings::{self, FleetFindings};
 use patchwave_engine::PluginSet;
 
 use patchwave_store::Store;
@@ -136,20 +134,19 @@ async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
 }
 
 /// The findings of every host in `store`, versions ordered by `plugins`.
-pub(crate) async fn assess_fleet(
+async fn assess_fleet(
     ctx: &Context,
     store: &dyn Store,
     plugins: &PluginSet,
 ) -> Result<FleetFindings, Failure> {
-    let fleet = FleetInventories::load(store).await.map_err(Failure::op)?;
-    let intelligence = Intelligence::load(store, ctx.config.policy.clone())
-        .await
-        .map_err(Failure::op)?;
-    let options = AssessOptions {
-        ubuntu_pro: ctx.config.advisories.ubuntu_pro,
-    };
-    let oracle = std::sync::Arc::new(PluginOracle::new(plugins));
-    Ok(findings::assess(&fleet, &intelligence, oracle, options).await)
+    findings::assess_fleet(
+        store,
+        plugins,
+        ctx.config.policy.clone(),
+        ctx.config.advisories.ubuntu_pro,
+    )
+    .await
+    .map_err(Failure::op)
 }
 
 /// `ok`, `overdue`, `excluded` or `expired-exclusion` for one finding.

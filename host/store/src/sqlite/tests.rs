@@ -437,6 +437,65 @@ async fn failure_after_success_keeps_inventory_and_goes_stale() {
     assert_eq!(s.inventory_changed_at, Some(t(10)));
 }
 
+/// Changes a rollout makes carry its id, so the rollout finds exactly what it applied on a
+/// host, newest first, and never another rollout's (or a manual) change of the same packages.
+#[tokio::test]
+async fn changes_are_found_by_their_rollout() {
+    let (_dir, store) = file_store();
+    for h in ["a", "b"] {
+        store.register_host(&host(h)).await.unwrap();
+    }
+    let change = |h: &str, rollout: Option<&str>, request: &str, at: i64| NewChange {
+        host: HostId::from(h),
+        kind: patchwave_core::change::ChangeKind::Apply,
+        plugin: "debian".into(),
+        request: request.into(),
+        expected: vec![],
+        rollback_plan: Some("[]".into()),
+        rollout: rollout.map(str::to_string),
+        started_at: t(at),
+    };
+    let first = store
+        .begin_change(&change("a", Some("ro-1"), "[1]", 10))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("a", None, "[manual]", 11))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("a", Some("ro-2"), "[2]", 12))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("b", Some("ro-1"), "[b]", 13))
+        .await
+        .unwrap();
+    let second = store
+        .begin_change(&change("a", Some("ro-1"), "[3]", 14))
+        .await
+        .unwrap();
+    let found = store
+        .rollout_changes("ro-1", &HostId::from("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| (c.id, c.request.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(second, "[3]"), (first, "[1]")]
+    );
+    assert!(found.iter().all(|c| c.rollout.as_deref() == Some("ro-1")));
+    let manual = store.changes(&HostId::from("a"), 10).await.unwrap();
+    assert_eq!(manual.iter().filter(|c| c.rollout.is_none()).count(), 1);
+    assert!(store
+        .rollout_changes("ro-3", &HostId::from("a"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// A change started after the last successful scan makes a fresh record `changed` (the
 /// host may hold other versions than the store says) until the next successful scan.
 #[tokio::test]
@@ -460,6 +519,7 @@ async fn a_change_after_the_last_scan_shows_as_changed_until_the_next_scan() {
             request: "[]".into(),
             expected: vec![],
             rollback_plan: Some("[]".into()),
+            rollout: None,
             started_at: t(20),
         })
         .await
@@ -765,14 +825,15 @@ fn row(ecosystem: &str, package: &str, advisory: &str) -> (String, String, Strin
 }
 
 #[test]
-fn the_schema_is_at_version_4() {
-    assert_eq!(migrate::latest(SqliteStore::migrations()), 4);
+fn the_schema_is_at_version_5() {
+    assert_eq!(migrate::latest(SqliteStore::migrations()), 5);
     assert_eq!(SqliteStore::migrations()[2].name, "advisories");
     assert_eq!(SqliteStore::migrations()[3].name, "rollouts");
+    assert_eq!(SqliteStore::migrations()[4].name, "change_rollout");
 }
 
 #[tokio::test]
-async fn a_version_2_database_migrates_to_4_and_keeps_its_hosts() {
+async fn a_version_2_database_migrates_to_the_latest_and_keeps_its_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let mut conn = Connection::open(&path).unwrap();
@@ -786,7 +847,7 @@ async fn a_version_2_database_migrates_to_4_and_keeps_its_hosts() {
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 5);
     assert_eq!(store.rollouts().await.unwrap(), vec![]);
     let old = store.host(&HostId::from("old")).await.unwrap().unwrap();
     assert_eq!(old.address, "old.example.internal");

@@ -3,9 +3,9 @@
 
 use super::*;
 use crate::commands::{
-    Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_REMOVE,
-    APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING, DPKG_QUERY,
-    DPKG_QUERY_ALL,
+    Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_INSTALL,
+    APT_SIMULATE_REMOVE, APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING,
+    DPKG_QUERY, DPKG_QUERY_ALL,
 };
 use crate::host::fake::{out, Scripted};
 
@@ -36,12 +36,18 @@ fn row(status: &str, name: &str, version: &str) -> String {
 
 #[test]
 fn apply_success() {
+    let pins = ["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.3"];
     let mut host = Scripted::default()
         .expect(
-            &line(
-                &APT_INSTALL,
-                &["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.3"],
+            &line(&APT_SIMULATE_INSTALL, &pins),
+            out(
+                0,
+                "Inst libssl3 [3.0.19-1~deb12u2] (3.0.22-1~deb12u2 Debian-Security:12 [amd64])\n\
+                 Inst zlib1g:i386 [1:1.2] (1:1.3 Debian:12 [i386])\n",
             ),
+        )
+        .expect(
+            &line(&APT_INSTALL, &pins),
             out(0, "Setting up libssl3 ...\n"),
         )
         .expect(
@@ -89,6 +95,13 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
         E: Sub-process /usr/bin/dpkg returned an error code (1)\n";
     let mut host = Scripted::default()
         .expect(
+            &line(&APT_SIMULATE_INSTALL, &["foo=2.0", "bar=1.1"]),
+            out(
+                0,
+                "Inst foo [1.0] (2.0 x [all])\nInst bar [1.0] (1.1 x [all])\n",
+            ),
+        )
+        .expect(
             &line(&APT_INSTALL, &["foo=2.0", "bar=1.1"]),
             out(100, apt_out),
         )
@@ -120,7 +133,7 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
 fn apply_unknown_package_and_version_mismatch() {
     let mut host = Scripted::default()
         .expect(
-            &line(&APT_INSTALL, &["nosuch=1.0", "foo=2.0"]),
+            &line(&APT_SIMULATE_INSTALL, &["nosuch=1.0", "foo=2.0"]),
             out(100, "E: Unable to locate package nosuch\n"),
         )
         .expect(
@@ -181,13 +194,17 @@ fn apply_rejects_bad_input_before_running_anything() {
 #[test]
 fn apply_errors_only_when_nothing_ran_or_was_read() {
     let mut host = Scripted::default().expect(
-        &line(&APT_INSTALL, &["foo=2.0"]),
+        &line(&APT_SIMULATE_INSTALL, &["foo=2.0"]),
         Err(PluginError::Denied("apt-get".into())),
     );
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
     assert!(matches!(got, Err(PluginError::Denied(_))));
 
     let mut host = Scripted::default()
+        .expect(
+            &line(&APT_SIMULATE_INSTALL, &["foo=2.0"]),
+            out(0, "Inst foo (2.0 x [all])\n"),
+        )
         .expect(&line(&APT_INSTALL, &["foo=2.0"]), out(0, "done\n"))
         .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
@@ -196,6 +213,177 @@ fn apply_errors_only_when_nothing_ran_or_was_read() {
         .logs
         .iter()
         .any(|(l, m)| *l == Level::Error && m.contains("done")));
+}
+
+/// `apt-get -s install` of acme-api 1.0-2 on a host with acme-lib 2.0-1: apt upgrades the
+/// library the new version needs and installs a dependency that was not there.
+const API_SIMULATION: &str = "NOTE: This is only a simulation!\n\
+    Reading package lists...\n\
+    The following packages will be upgraded:\n  acme-api acme-lib\n\
+    Inst acme-lib [2.0-1] (2.1-1 stable [all])\n\
+    Inst acme-extra (1.0-1 stable [all])\n\
+    Inst acme-api [1.0-1] (1.0-2 stable [all])\n\
+    Conf acme-lib (2.1-1 stable [all])\n\
+    Conf acme-extra (1.0-1 stable [all])\n\
+    Conf acme-api (1.0-2 stable [all])\n";
+
+/// Changes as comparable tuples.
+fn changes(list: &[Change]) -> Vec<(String, Option<String>, String)> {
+    list.iter()
+        .map(|c| (c.name.clone(), c.from.clone(), c.to.clone()))
+        .collect()
+}
+
+#[test]
+fn plan_apply_is_the_whole_simulated_transaction() {
+    let mut host = Scripted::default().expect(
+        &line(&APT_SIMULATE_INSTALL, &["acme-api=1.0-2"]),
+        out(0, API_SIMULATION),
+    );
+    let tx = plan_apply(&mut host, &[change("acme-api", Some("1.0-1"), "1.0-2")]).unwrap();
+    host.done();
+    assert_eq!(
+        changes(&tx.changes),
+        changes(&[
+            change("acme-lib", Some("2.0-1"), "2.1-1"),
+            change("acme-extra", None, "1.0-1"),
+            change("acme-api", Some("1.0-1"), "1.0-2"),
+        ])
+    );
+    assert!(tx.removals.is_empty());
+
+    // Removals are named with their installed version; a foreign architecture keeps its
+    // qualifier.
+    let mut host = Scripted::default().expect(
+        &line(&APT_SIMULATE_INSTALL, &["libfoo:i386=2.0"]),
+        out(
+            0,
+            "Remv libfoo-old:i386 [1.0]\nInst libfoo:i386 [1.0] (2.0 x [i386])\n",
+        ),
+    );
+    let tx = plan_apply(&mut host, &[change("libfoo:i386", Some("1.0"), "2.0")]).unwrap();
+    host.done();
+    assert_eq!(
+        changes(&tx.changes),
+        changes(&[change("libfoo:i386", Some("1.0"), "2.0")])
+    );
+    assert_eq!(
+        tx.removals
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect::<Vec<_>>(),
+        [("libfoo-old:i386", "1.0")]
+    );
+
+    // apt cannot resolve: an error with apt's words, nothing else run.
+    let mut host = Scripted::default().expect(
+        &line(&APT_SIMULATE_INSTALL, &["acme-api=9.9"]),
+        out(100, "E: Version '9.9' for 'acme-api' was not found\n"),
+    );
+    match plan_apply(&mut host, &[change("acme-api", None, "9.9")]) {
+        Err(PluginError::CommandFailed(f)) => {
+            assert_eq!(f.status, 100);
+            assert!(
+                f.output.contains("'9.9' for 'acme-api' was not found"),
+                "{f:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    host.done();
+    assert!(plan_apply(&mut Scripted::default(), &[])
+        .unwrap()
+        .changes
+        .is_empty());
+}
+
+#[test]
+fn apply_installs_the_whole_transaction_it_is_given() {
+    let pins = ["acme-api=1.0-2", "acme-extra=1.0-1", "acme-lib=2.1-1"];
+    let mut host = Scripted::default()
+        .expect(&line(&APT_SIMULATE_INSTALL, &pins), out(0, API_SIMULATION))
+        .expect(
+            &line(&APT_INSTALL, &pins),
+            out(0, "Setting up acme-api (1.0-2) ...\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["acme-api", "acme-extra", "acme-lib"]),
+            out(
+                0,
+                &(row("ii ", "acme-api", "1.0-2")
+                    + &row("ii ", "acme-extra", "1.0-1")
+                    + &row("ii ", "acme-lib", "2.1-1")),
+            ),
+        );
+    let report = apply(
+        &mut host,
+        &[
+            change("acme-api", Some("1.0-1"), "1.0-2"),
+            change("acme-extra", None, "1.0-1"),
+            change("acme-lib", Some("2.0-1"), "2.1-1"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.outcomes.len(), 3);
+}
+
+#[test]
+fn apply_refuses_a_resolution_beyond_its_changes() {
+    // Only acme-api was given, but apt would also upgrade acme-lib and add acme-extra: a host
+    // that resolves differently from the canary is refused, never patched differently.
+    let mut host = Scripted::default()
+        .expect(
+            &line(&APT_SIMULATE_INSTALL, &["acme-api=1.0-2"]),
+            out(0, API_SIMULATION),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["acme-api"]),
+            out(0, &row("ii ", "acme-api", "1.0-1")),
+        );
+    let report = apply(&mut host, &[change("acme-api", Some("1.0-1"), "1.0-2")]).unwrap();
+    host.done();
+    assert!(!host
+        .ran
+        .iter()
+        .any(|l| l == &line(&APT_INSTALL, &["acme-api=1.0-2"])));
+    assert!(!report.ok);
+    assert_eq!(report.status, REFUSED_STATUS);
+    assert!(
+        report
+            .output
+            .contains("not run: apt would also remove [] and install or change [acme-lib=2.1-1 acme-extra=1.0-1]"),
+        "{}",
+        report.output
+    );
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("acme-api".into(), Some("1.0-1".into()), "ii".into(), false)
+    );
+
+    // Another version of a package it was given, or a removal, is refused the same way.
+    for (sim, why) in [
+        (
+            "Inst foo [1.0] (2.1 x [all])\n",
+            "install or change [foo=2.1]",
+        ),
+        (
+            "Remv bar [3.0]\nInst foo [1.0] (2.0 x [all])\n",
+            "remove [bar] and",
+        ),
+    ] {
+        let mut host = Scripted::default()
+            .expect(&line(&APT_SIMULATE_INSTALL, &["foo=2.0"]), out(0, sim))
+            .expect(
+                &line(&DPKG_QUERY, &["foo"]),
+                out(0, &row("ii ", "foo", "1.0")),
+            );
+        let report = apply(&mut host, &[change("foo", Some("1.0"), "2.0")]).unwrap();
+        host.done();
+        assert_eq!(report.status, REFUSED_STATUS);
+        assert!(report.output.contains(why), "{}", report.output);
+    }
 }
 
 #[test]
@@ -396,7 +584,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
     host.done();
     assert!(!report.ok);
     assert!(
-        report.output.contains("change [libbar]"),
+        report.output.contains("install or change [libbar=1.1]"),
         "{}",
         report.output
     );
