@@ -1,5 +1,7 @@
 //! The `patchwave` binary: scan this machine, read it back, exit codes, audit tampering.
 
+use std::os::unix::fs::PermissionsExt;
+
 use crate::support::Cli;
 
 #[test]
@@ -233,4 +235,87 @@ fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
         err,
         format!("error: {missing}: answered status 404 (expected 200)\n")
     );
+}
+
+#[test]
+fn without_a_config_root_never_reads_the_working_directory() {
+    use std::os::unix::fs::chown;
+    if patchwave_fs::runner_uid() != 0 {
+        eprintln!("SKIP: this test runs the binary as root");
+        return;
+    }
+    // A folder another user controls, holding what defaults relative to the working
+    // directory used to pick up: a plugin in build/plugins and state in .patchwave.
+    let cwd = tempfile::tempdir().unwrap();
+    let plugins = cwd.path().join("build/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        crate::support::wasm("patchwave_fixture_hostile"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let planted = cwd.path().join(".patchwave");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(planted.join("patchwave.db"), "planted").unwrap();
+    std::fs::write(planted.join("audit.jsonl"), "planted\n").unwrap();
+    for p in [
+        cwd.path(),
+        &cwd.path().join("build"),
+        &plugins,
+        &plugins.join("hostile.wasm"),
+        &planted,
+        &planted.join("patchwave.db"),
+        &planted.join("audit.jsonl"),
+    ] {
+        chown(p, Some(65534), Some(65534)).unwrap();
+    }
+
+    // Root's defaults are system paths: give this run an empty /var/lib of its own, in a
+    // private mount namespace, so the real one is not touched.
+    let var_lib = tempfile::tempdir().unwrap();
+    let in_namespace = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$1" /var/lib && cd "$2" && shift 2 && exec "$@""#)
+            .arg("sh")
+            .arg(var_lib.path())
+            .arg(cwd.path())
+            .arg(crate::support::patchwave_bin())
+            .args(args)
+            .env_remove("PATCHWAVE_CONFIG")
+            .env_remove("PATCHWAVE_PLUGIN_DIR");
+        crate::support::run(&mut cmd)
+    };
+
+    let (code, out, err) = in_namespace(&["hosts", "list"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let state = var_lib.path().join("patchwave");
+    assert!(state.join("patchwave.db").is_file(), "{err}");
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let (code, out, err) = in_namespace(&["plugin", "list"]);
+    assert!(
+        !out.contains("hostile") && !err.contains("hostile"),
+        "{out}{err}"
+    );
+    if !std::path::Path::new("/usr/lib/patchwave/plugins").exists() {
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains("no plugins found in /usr/lib/patchwave/plugins"),
+            "{err}"
+        );
+    }
+    // The planted state was neither read nor written.
+    assert_eq!(
+        std::fs::read_to_string(planted.join("patchwave.db")).unwrap(),
+        "planted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(planted.join("audit.jsonl")).unwrap(),
+        "planted\n"
+    );
+    assert!(state.join("audit.jsonl").is_file());
 }

@@ -29,7 +29,8 @@ use crate::exit::Failure;
 #[command(name = "patchwave", version, about, long_about = None)]
 struct Cli {
     /// Configuration file (TOML). Without one, embedded defaults are used: local scans only,
-    /// state in ./.patchwave, plugins from ./build/plugins.
+    /// state in /var/lib/patchwave and plugins from /usr/lib/patchwave/plugins as root,
+    /// else in ~/.local/state/patchwave and ~/.local/share/patchwave/plugins (XDG).
     #[arg(long, short = 'c', global = true, env = "PATCHWAVE_CONFIG")]
     config: Option<PathBuf>,
 

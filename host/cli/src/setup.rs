@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use patchwave_engine::config::{Config, HostConfig, KeyRef, TransportSpec};
+use patchwave_engine::config::{Config, DefaultDirs, HostConfig, KeyRef, TransportSpec};
 use patchwave_engine::PluginSet;
 use patchwave_plugin_host::{AuditLog, PluginRuntime, RuntimeOptions};
 use patchwave_store::SqliteStore;
@@ -31,15 +31,30 @@ impl Context {
         state_dir: Option<PathBuf>,
         plugin_dir: Option<PathBuf>,
     ) -> Result<Context, Failure> {
+        // The flags count as defaults too, so a missing default (no HOME) is no problem
+        // when a flag names the directory; they also override the file below.
+        let mut defaults = DefaultDirs::for_runner();
+        if let Some(dir) = &state_dir {
+            defaults.state_dir = Ok(dir.clone());
+        }
+        if let Some(dir) = &plugin_dir {
+            defaults.plugin_dir = Ok(dir.clone());
+        }
         let (mut config, source) = match config {
             Some(path) => (
-                Config::load(&path).map_err(|e| Failure::new(USAGE, e))?,
+                Config::load_with(&path, &defaults).map_err(|e| Failure::new(USAGE, e))?,
                 path.display().to_string(),
             ),
             None => {
-                let cwd = std::env::current_dir().map_err(Failure::op)?;
-                let c = Config::from_toml(crate::defaults::EMBEDDED, "embedded defaults", &cwd)
-                    .map_err(|e| Failure::new(USAGE, e))?;
+                // The embedded defaults name no path, so nothing comes from the working
+                // directory; `/` is only the base a relative path would have.
+                let c = Config::from_toml_with(
+                    crate::defaults::EMBEDDED,
+                    "embedded defaults",
+                    Path::new("/"),
+                    &defaults,
+                )
+                .map_err(|e| Failure::new(USAGE, e))?;
                 (c, "embedded defaults".to_string())
             }
         };
@@ -65,8 +80,11 @@ impl Context {
             .map_err(Failure::op)
     }
 
-    /// Start the plugin runtime (compiled-plugin cache under the state directory).
+    /// Start the plugin runtime (compiled-plugin cache under the state directory, which is
+    /// made private to the runner first, or refused).
     pub fn runtime(&self) -> Result<PluginRuntime, Failure> {
+        patchwave_fs::PrivateDir::ensure(&self.config.state_dir)
+            .map_err(|e| Failure::op(format!("state directory: {e}")))?;
         let audit = AuditLog::open(&self.config.audit_log).map_err(Failure::op)?;
         let options = RuntimeOptions {
             cache_dir: Some(self.config.state_dir.join("cache")),

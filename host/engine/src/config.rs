@@ -360,26 +360,91 @@ fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// Where state and plugins are when neither the config nor a flag says. Never the working
+/// directory: root running patchwave in a folder another user controls must not load that
+/// user's plugins or state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultDirs {
+    /// The state directory (store, audit log, compiled-plugin cache), or why there is none.
+    pub state_dir: Result<PathBuf, String>,
+    /// The plugin directory, or why there is none.
+    pub plugin_dir: Result<PathBuf, String>,
+}
+
+impl DefaultDirs {
+    /// The defaults for the user patchwave runs as (its effective uid and environment).
+    pub fn for_runner() -> DefaultDirs {
+        DefaultDirs::resolve(patchwave_fs::runner_uid(), |name| std::env::var_os(name))
+    }
+
+    /// The defaults for `uid`, reading `HOME`, `XDG_STATE_HOME` and `XDG_DATA_HOME` from
+    /// `env`:
+    /// * root: `/var/lib/patchwave` and `/usr/lib/patchwave/plugins`, whatever the
+    ///   environment says (`sudo` may keep another user's `HOME`);
+    /// * anyone else: `$XDG_STATE_HOME/patchwave` (default `~/.local/state/patchwave`) and
+    ///   `$XDG_DATA_HOME/patchwave/plugins` (default `~/.local/share/patchwave/plugins`).
+    ///   Relative values are ignored, as the XDG base directory spec says; without an
+    ///   absolute `HOME` there is no default.
+    pub fn resolve(uid: u32, env: impl Fn(&str) -> Option<std::ffi::OsString>) -> DefaultDirs {
+        if uid == 0 {
+            return DefaultDirs {
+                state_dir: Ok(PathBuf::from("/var/lib/patchwave")),
+                plugin_dir: Ok(PathBuf::from("/usr/lib/patchwave/plugins")),
+            };
+        }
+        let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        let base = |xdg: &str, under_home: &str| {
+            absolute(xdg)
+                .or_else(|| absolute("HOME").map(|home| home.join(under_home)))
+                .ok_or_else(|| {
+                    format!("neither {xdg} nor HOME is an absolute path, so there is no default")
+                })
+        };
+        DefaultDirs {
+            state_dir: base("XDG_STATE_HOME", ".local/state").map(|d| d.join("patchwave")),
+            plugin_dir: base("XDG_DATA_HOME", ".local/share")
+                .map(|d| d.join("patchwave").join("plugins")),
+        }
+    }
+}
+
 impl Config {
-    /// Read and validate a config file.
+    /// Read and validate a config file, with the runner's [`DefaultDirs`].
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, &DefaultDirs::for_runner())
+    }
+
+    /// Read and validate a config file; `defaults` fill in what it does not set.
+    pub fn load_with(path: &Path, defaults: &DefaultDirs) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
             source_name: path.display().to_string(),
             problems: vec![format!("cannot read: {e}")],
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_toml(&text, &path.display().to_string(), base)
+        Config::from_toml_with(&text, &path.display().to_string(), base, defaults)
     }
 
-    /// Validate config text. Relative paths are taken from `base`.
+    /// Validate config text, with the runner's [`DefaultDirs`]. Relative paths are taken
+    /// from `base`.
     pub fn from_toml(text: &str, source_name: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        Config::from_toml_with(text, source_name, base, &DefaultDirs::for_runner())
+    }
+
+    /// Validate config text. Relative paths are taken from `base`; `defaults` fill in the
+    /// state and plugin directories when the text does not set them.
+    pub fn from_toml_with(
+        text: &str,
+        source_name: &str,
+        base: &Path,
+        defaults: &DefaultDirs,
+    ) -> Result<Config, ConfigErrors> {
         let fail = |problems| ConfigErrors {
             source_name: source_name.to_string(),
             problems,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| fail(vec![e.to_string()]))?;
         let mut problems = Vec::new();
-        let config = compile(raw, base, &mut problems);
+        let config = compile(raw, base, defaults, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -397,7 +462,12 @@ impl Config {
             },
             ..RawConfig::default()
         };
-        compile(raw, Path::new("."), &mut problems)
+        compile(
+            raw,
+            Path::new("."),
+            &DefaultDirs::for_runner(),
+            &mut problems,
+        )
     }
 
     /// The config of one plugin (deny-all defaults when the file does not mention it).
@@ -410,9 +480,40 @@ impl Config {
     }
 }
 
-fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
+/// A configured directory made absolute from `base`, or the default (a problem when there
+/// is none).
+fn dir_or_default(
+    field: &str,
+    value: Option<PathBuf>,
+    base: &Path,
+    default: &Result<PathBuf, String>,
+    problems: &mut Vec<String>,
+) -> PathBuf {
+    match (value, default) {
+        (Some(p), _) if p.is_absolute() => p,
+        (Some(p), _) => base.join(p),
+        (None, Ok(d)) => d.clone(),
+        (None, Err(why)) => {
+            problems.push(format!("{field}: not set, and {why}"));
+            PathBuf::new()
+        }
+    }
+}
+
+fn compile(
+    raw: RawConfig,
+    base: &Path,
+    defaults: &DefaultDirs,
+    problems: &mut Vec<String>,
+) -> Config {
     let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-    let state_dir = abs(raw.state.dir.unwrap_or_else(|| PathBuf::from(".patchwave")));
+    let state_dir = dir_or_default(
+        "state.dir",
+        raw.state.dir,
+        base,
+        &defaults.state_dir,
+        problems,
+    );
     let store_path = raw
         .state
         .store
@@ -458,7 +559,13 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         problems.push("scan.concurrency must be at least 1".into());
     }
 
-    let plugin_dir = abs(raw.plugins.dir.unwrap_or_else(|| PathBuf::from("plugins")));
+    let plugin_dir = dir_or_default(
+        "plugins.dir",
+        raw.plugins.dir,
+        base,
+        &defaults.plugin_dir,
+        problems,
+    );
     let mut plugins = BTreeMap::new();
     for (name, p) in raw.plugins.each {
         let at = format!("plugins.{name}");
@@ -764,7 +871,8 @@ mod tests {
             [[hosts]]
             id = "localhost"
         "#;
-        let c = Config::from_toml(text, "t", Path::new("/etc/pw")).unwrap();
+        let defaults = DefaultDirs::resolve(0, |_| None);
+        let c = Config::from_toml_with(text, "t", Path::new("/etc/pw"), &defaults).unwrap();
         assert_eq!(c.scan_concurrency, 5);
         assert_eq!(c.stale_after, chrono::Duration::days(2));
         assert_eq!(c.hosts.len(), 2);
@@ -773,10 +881,13 @@ mod tests {
         assert_eq!(c.plugin("debian").grants, GrantsConfig::Manifest);
         assert_eq!(c.plugin("debian").limits.deadline_ms, 5000);
         assert_eq!(c.plugin("other").grants, GrantsConfig::None);
+        // Directories the file does not set are the runner's defaults, not places next to
+        // the file (or in the working directory).
         assert_eq!(
             c.store_path,
-            PathBuf::from("/etc/pw/.patchwave/patchwave.db")
+            PathBuf::from("/var/lib/patchwave/patchwave.db")
         );
+        assert_eq!(c.plugin_dir, PathBuf::from("/usr/lib/patchwave/plugins"));
         match &c.hosts[0].transport {
             TransportSpec::Ssh {
                 port, user, key, ..
@@ -787,6 +898,71 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn default_dirs_are_system_paths_for_root_and_xdg_paths_for_others() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        // Root ignores HOME and XDG (sudo may pass another user's).
+        let root =
+            DefaultDirs::resolve(0, env(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "/x")]));
+        assert_eq!(root.state_dir, Ok(PathBuf::from("/var/lib/patchwave")));
+        assert_eq!(
+            root.plugin_dir,
+            Ok(PathBuf::from("/usr/lib/patchwave/plugins"))
+        );
+
+        let user = DefaultDirs::resolve(1000, env(&[("HOME", "/home/bob")]));
+        assert_eq!(
+            user.state_dir,
+            Ok(PathBuf::from("/home/bob/.local/state/patchwave"))
+        );
+        assert_eq!(
+            user.plugin_dir,
+            Ok(PathBuf::from("/home/bob/.local/share/patchwave/plugins"))
+        );
+        let xdg = DefaultDirs::resolve(
+            1000,
+            env(&[
+                ("HOME", "/home/bob"),
+                ("XDG_STATE_HOME", "/st"),
+                ("XDG_DATA_HOME", "/da"),
+            ]),
+        );
+        assert_eq!(xdg.state_dir, Ok(PathBuf::from("/st/patchwave")));
+        assert_eq!(xdg.plugin_dir, Ok(PathBuf::from("/da/patchwave/plugins")));
+        // Relative values would mean the working directory: ignored, and without an
+        // absolute HOME there is no default at all.
+        let relative = DefaultDirs::resolve(
+            1000,
+            env(&[
+                ("HOME", "."),
+                ("XDG_STATE_HOME", "state"),
+                ("XDG_DATA_HOME", ""),
+            ]),
+        );
+        assert!(relative.state_dir.is_err() && relative.plugin_dir.is_err());
+        let err = Config::from_toml_with("", "t", Path::new("/etc/pw"), &relative).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].starts_with("state.dir: not set"), "{err}");
+        assert!(err.problems[1].starts_with("plugins.dir: not set"), "{err}");
+        // What the file sets wins, relative to the file's directory.
+        let c = Config::from_toml_with(
+            "[state]\ndir = \"st\"\n[plugins]\ndir = \"/p\"\n",
+            "t",
+            Path::new("/etc/pw"),
+            &relative,
+        )
+        .unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/etc/pw/st"));
+        assert_eq!(c.plugin_dir, PathBuf::from("/p"));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The append-only, hash-chained audit log of every exec request a plugin made.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -55,21 +55,16 @@ struct Tail {
 }
 
 impl AuditLog {
-    /// Open (or create) the log at `path`, continuing the chain from its last line.
+    /// Open (or create) the log at `path`, continuing the chain from its last line. The
+    /// log and its directory are made private to the runner ([`patchwave_fs::open_private`]).
     pub fn open(path: &Path) -> Result<AuditLog, AuditLogError> {
         let io = |source| AuditLogError::Io {
             path: path.to_path_buf(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
+        // Private (0700 directory, 0600 file), never through a link.
+        let mut file = patchwave_fs::open_private(path, patchwave_fs::Access::Append)
+            .map_err(|e| io(e.into()))?;
         let last_hash = match last_line(&mut file).map_err(io)? {
             None => GENESIS.to_string(),
             Some(line) => audit::line_hash(&line).ok_or_else(|| AuditLogError::BadTail {

@@ -10,14 +10,10 @@ use patchwave_core::HostId;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The directory that should hold the database could not be created.
-    #[error("cannot create directory {path} for the store: {source}")]
-    CreateDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The database file or its directory could not be created, or is not private to the
+    /// runner (a symbolic link, another user's, writable by others).
+    #[error("store: {0}")]
+    NotPrivate(#[source] patchwave_fs::FsError),
     /// The database could not be opened or configured.
     #[error("cannot open store {path}: {source}")]
     Open {

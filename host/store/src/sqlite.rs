@@ -11,7 +11,6 @@
 //! transactions start `IMMEDIATE` so that the wait applies to them).
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,18 +53,15 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Open (creating it and its parent directories if needed) the database at `path`, and
-    /// bring its schema up to date.
+    /// bring its schema up to date. The file is kept `0600` in a `0700` directory owned by
+    /// the runner; a symbolic link, or a file or directory of another user, is refused
+    /// ([`StoreError::NotPrivate`]).
     ///
     /// Refuses a database written by a newer patchwave ([`StoreError::NewerSchema`]).
     /// Blocks while migrating: call it at startup, not from inside a busy runtime.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        make_private(&path).map_err(StoreError::NotPrivate)?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
@@ -151,6 +147,24 @@ impl SqliteStore {
             Err(_) => Err(StoreError::Cancelled { operation }),
         }
     }
+}
+
+/// Create the database file `0600` in a private directory (0700, the runner's), never
+/// through a symbolic link, before SQLite opens it by name; tighten it and the journal
+/// files SQLite keeps beside it (which SQLite creates with the database's mode) when an
+/// older patchwave left them readable by others. Nobody else can write the directory, so
+/// the file SQLite opens next is the one checked here.
+fn make_private(path: &Path) -> Result<(), patchwave_fs::FsError> {
+    use patchwave_fs::{Access, PrivateDir};
+    let (dir, name) = patchwave_fs::split(path)?;
+    let dir = PrivateDir::ensure(dir)?;
+    drop(dir.open(name, Access::ReadWrite)?);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = name.as_os_str().to_os_string();
+        side.push(suffix);
+        drop(dir.open_existing(&side, Access::ReadWrite)?);
+    }
+    Ok(())
 }
 
 fn configure(conn: &Connection, file: bool) -> rusqlite::Result<()> {
