@@ -231,7 +231,9 @@ fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(
         out,
-        format!("kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n")
+        format!(
+            "kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n"
+        )
     );
     assert_eq!(err, "error: not imported: kev\n");
 
@@ -289,7 +291,14 @@ fn advisories_import_refuses_a_hostile_feed_goes_on_and_audits_a_forced_one() {
 
     // The future-dated catalogue is refused; OSV and EPSS are stored all the same.
     let (code, out, err) = cli.run(&[
-        "advisories", "import", "--osv", &osv, "--kev", &kev_2099, "--epss", &epss,
+        "advisories",
+        "import",
+        "--osv",
+        &osv,
+        "--kev",
+        &kev_2099,
+        "--epss",
+        &epss,
     ]);
     assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
     let mut lines = out.lines();
@@ -321,8 +330,15 @@ fn advisories_import_refuses_a_hostile_feed_goes_on_and_audits_a_forced_one() {
 
     // Forced, the override is audited before the catalogue is stored.
     let (code, out, err) = cli.run(&[
-        "advisories", "import", "--kev", &kev_2099, "--force", "--reason",
-        "test catalogue from the future", "--by", "alice",
+        "advisories",
+        "import",
+        "--kev",
+        &kev_2099,
+        "--force",
+        "--reason",
+        "test catalogue from the future",
+        "--by",
+        "alice",
     ]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let mut lines = out.lines();

@@ -308,7 +308,14 @@ mod tests {
     }
 
     fn check(offered: FeedStamp, stored: Option<FeedStamp>) -> Vec<Refusal> {
-        refusals("kev.json", offered, 0, stored, at(2025, 3, 21), "dateReleased")
+        refusals(
+            "kev.json",
+            offered,
+            0,
+            stored,
+            at(2025, 3, 21),
+            "dateReleased",
+        )
     }
 
     #[test]
@@ -338,7 +345,10 @@ mod tests {
                 rejected: 8
             }]
         );
-        assert_eq!(got[0].to_string(), "kev.json holds no usable records (8 rejected)");
+        assert_eq!(
+            got[0].to_string(),
+            "kev.json holds no usable records (8 rejected)"
+        );
         assert_eq!(
             check(stamp(at(2025, 3, 20), 0), None)[0].to_string(),
             "kev.json holds no records"
@@ -415,10 +425,7 @@ mod tests {
 
     #[test]
     fn every_refusal_is_listed_at_once() {
-        let got = check(
-            stamp(at(2099, 1, 1), 0),
-            Some(stamp(at(2100, 1, 1), 1000)),
-        );
+        let got = check(stamp(at(2099, 1, 1), 0), Some(stamp(at(2100, 1, 1), 1000)));
         assert_eq!(got.len(), 3, "{got:?}");
     }
 
@@ -440,11 +447,7 @@ mod tests {
                 rejected(Some("CVE-2024-0002")),
                 rejected(Some(" CVE-2024-0001 "))
             ]),
-            Prune::AbsentExcept(
-                ["CVE-2024-0001", "CVE-2024-0002"]
-                    .map(String::from)
-                    .into()
-            )
+            Prune::AbsentExcept(["CVE-2024-0001", "CVE-2024-0002"].map(String::from).into())
         );
         assert_eq!(
             prune_for(&[rejected(Some("CVE-2024-0001")), rejected(None)]),

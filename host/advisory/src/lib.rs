@@ -39,8 +39,8 @@ pub use classify::{classify, Class, CvssScorer, Evidence, Intel, Rule, ThreatInt
 pub use ecosystem::{ecosystems_for_host, Ecosystem, PackageNaming, UbuntuChannel, VersionFamily};
 pub use epss::{parse_epss, EpssFeed, EpssRow};
 pub use feed::{
-    osv_refusals, prune_for, refusals, unknown_ecosystems, FeedKind, FeedStamp, OsvLocation,
-    Prune, Refusal, UnknownEcosystem, MAX_CLOCK_SKEW, SHRINK_PERCENT,
+    osv_refusals, prune_for, refusals, unknown_ecosystems, FeedKind, FeedStamp, OsvLocation, Prune,
+    Refusal, UnknownEcosystem, MAX_CLOCK_SKEW, SHRINK_PERCENT,
 };
 pub use finding::{
     AdvisoryCves, Assessment, Assessor, ExclusionStatus, Finding, FixedIn, HostRef, Vulnerability,

@@ -343,7 +343,11 @@ async fn import_kev(
             prune: prune.clone(),
         };
         let stored = store
-            .import_kev(&catalog, &source("cisa-kev", path.clone(), options.now), &write)
+            .import_kev(
+                &catalog,
+                &source("cisa-kev", path.clone(), options.now),
+                &write,
+            )
             .await?;
         Ok::<_, FeedFailure>((KevOutcome { stored, prune }, forced))
     }

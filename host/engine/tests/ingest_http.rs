@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use patchwave_advisory::Prune;
 use patchwave_engine::ingest::{
-    self, FeedFailure, FeedFetcher, FeedReport, Feeds, FetchFailure, FetchSettings,
-    EpssOutcome, ImportOptions, ImportReport, IngestError, OsvImport,
+    self, EpssOutcome, FeedFailure, FeedFetcher, FeedReport, Feeds, FetchFailure, FetchSettings,
+    ImportOptions, ImportReport, IngestError, OsvImport,
 };
 use patchwave_engine::Config;
-use patchwave_advisory::Prune;
 use patchwave_store::{AdvisoryImport, EpssImport, KevImport, SqliteStore, Store};
 use tempfile::TempDir;
 
@@ -504,7 +504,8 @@ async fn a_slow_server_or_none_at_all_is_an_error_in_time() {
     let s = store();
     let slow = server.url("/kev.json");
     let started = std::time::Instant::now();
-    let result = single(ingest::import(&s.store, &kev_feed(slow.clone()), &fetcher, options()).await);
+    let result =
+        single(ingest::import(&s.store, &kev_feed(slow.clone()), &fetcher, options()).await);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -517,7 +518,8 @@ async fn a_slow_server_or_none_at_all_is_an_error_in_time() {
 
     let closed = closed_port();
     let gone = format!("http://127.0.0.1:{closed}/kev.json");
-    let result = single(ingest::import(&s.store, &kev_feed(gone.clone()), &fetcher, options()).await);
+    let result =
+        single(ingest::import(&s.store, &kev_feed(gone.clone()), &fetcher, options()).await);
     assert_eq!(
         fetch_failure(result, &gone),
         FetchFailure::Transport(format!(
@@ -607,7 +609,8 @@ async fn https_trusts_the_configured_ca_file_and_refuses_without_it() {
 
     // From https down to plain http is never followed.
     let down_url = format!("https://localhost:{}/down.json", server.port);
-    let result = single(ingest::import(&s.store, &kev_feed(down_url.clone()), &trusting, options()).await);
+    let result =
+        single(ingest::import(&s.store, &kev_feed(down_url.clone()), &trusting, options()).await);
     assert_eq!(
         fetch_failure(result, &down_url),
         FetchFailure::RedirectRefused {
@@ -672,7 +675,8 @@ fn entries(doc: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
 /// An EPSS file in FIRST's layout dated `score_date`, scoring `CVE-2025-00000` ..
 /// `CVE-2025-<rows-1>`.
 fn epss_file(score_date: &str, rows: usize) -> Vec<u8> {
-    let mut text = format!("#model_version:v2025.03.14,score_date:{score_date}\r\ncve,epss,percentile\r\n");
+    let mut text =
+        format!("#model_version:v2025.03.14,score_date:{score_date}\r\ncve,epss,percentile\r\n");
     for i in 0..rows {
         text.push_str(&format!("CVE-2025-{i:05},0.0{i:04},0.5\r\n"));
     }
@@ -691,7 +695,13 @@ fn one_feed(kind: &str, location: String) -> Feeds {
 }
 
 async fn import_with(store: &TestStore, feeds: &Feeds, options: ImportOptions<'_>) -> ImportReport {
-    ingest::import(&store.store, feeds, &fetcher(FetchSettings::default()), options).await
+    ingest::import(
+        &store.store,
+        feeds,
+        &fetcher(FetchSettings::default()),
+        options,
+    )
+    .await
 }
 
 /// The refusals of the one feed asked for.
@@ -801,7 +811,10 @@ async fn an_epss_file_with_only_its_header_is_refused_and_changes_nothing() {
     let files = Files::new();
     import(
         &s,
-        one_feed("epss", files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40))),
+        one_feed(
+            "epss",
+            files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40)),
+        ),
     )
     .await
     .unwrap();
@@ -810,7 +823,10 @@ async fn an_epss_file_with_only_its_header_is_refused_and_changes_nothing() {
 
     let header_only = files.write("epss-empty.csv", &epss_file("2025-03-16T12:55:00Z", 0));
     let report = import_with(&s, &one_feed("epss", header_only.clone()), options()).await;
-    assert_eq!(refused(&report.epss), [format!("{header_only} holds no records")]);
+    assert_eq!(
+        refused(&report.epss),
+        [format!("{header_only} holds no records")]
+    );
     assert_eq!(s.store.epss().await.unwrap(), before);
 }
 
@@ -820,7 +836,10 @@ async fn an_epss_file_shrunk_to_ten_rows_is_refused_unless_forced_and_the_force_
     let files = Files::new();
     import(
         &s,
-        one_feed("epss", files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40))),
+        one_feed(
+            "epss",
+            files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40)),
+        ),
     )
     .await
     .unwrap();
@@ -917,13 +936,17 @@ async fn feeds_dated_2099_are_refused_and_the_genuine_ones_after_them_accepted()
     .await;
     assert_eq!(
         refused(&report.kev),
-        ["dateReleased 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
-          hours"]
+        [
+            "dateReleased 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
+          hours"
+        ]
     );
     assert_eq!(
         refused(&report.epss),
-        ["score_date 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
-          hours"]
+        [
+            "score_date 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
+          hours"
+        ]
     );
     assert_eq!(s.store.kev().await.unwrap().catalog, None);
     assert_eq!(s.store.epss().await.unwrap(), None);
@@ -941,7 +964,13 @@ async fn feeds_dated_2099_are_refused_and_the_genuine_ones_after_them_accepted()
     assert_eq!(stored(&report.kev).stored.added, 4);
     assert_eq!(stored(&report.epss).stored.written, 4);
     assert_eq!(
-        s.store.kev().await.unwrap().catalog.unwrap().catalog_version,
+        s.store
+            .kev()
+            .await
+            .unwrap()
+            .catalog
+            .unwrap()
+            .catalog_version,
         "2025.03.20"
     );
 }
@@ -958,7 +987,7 @@ async fn an_older_catalogue_is_refused_and_changes_nothing() {
     let report = import_with(&s, &kev_feed(old), options()).await;
     assert_eq!(
         refused(&report.kev),
-        ["dated 2025-03-14T16:01:59.7305Z, older than the stored one from 2025-03-20T17:30:00Z"]
+        ["dated 2025-03-14T16:01:59.730500Z, older than the stored one from 2025-03-20T17:30:00Z"]
     );
     assert_eq!(s.store.kev().await.unwrap(), before);
 }

@@ -79,7 +79,9 @@ pub enum StoreError {
     },
     /// A KEV or EPSS import was prepared against a stored feed that another import has
     /// replaced since (optimistic concurrency): nothing was written.
-    #[error("{feed} was changed by another import (expected {expected}, found {found}): not imported")]
+    #[error(
+        "{feed} was changed by another import (expected {expected}, found {found}): not imported"
+    )]
     FeedChanged {
         /// Which feed (`KEV catalogue`, `EPSS feed`).
         feed: String,

@@ -50,9 +50,10 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
-    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
+    FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
+    RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
+    ScanResult, SnapshotId,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

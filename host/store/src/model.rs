@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{FeedStamp, Prune, EpssFeed, KevCatalog, KevTombstone, Source};
+use patchwave_advisory::{EpssFeed, FeedStamp, KevCatalog, KevTombstone, Prune, Source};
 use patchwave_core::{Environment, HostId, Installed, OsFacts, ScanStatus};
 
 /// A host's identity as the fleet config declares it.

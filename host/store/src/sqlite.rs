@@ -28,9 +28,10 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
 use crate::model::{
-    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
-    InventoryId, InventoryView, KevImport, KevView, EpssImport, FeedWrite, NewChange, RecordedScan, RemovedHost,
-    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
+    FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
+    RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
+    ScanResult, SnapshotId,
 };
 use crate::store::Store;
 

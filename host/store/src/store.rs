@@ -9,9 +9,9 @@ use crate::error::StoreError;
 use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
 
 use crate::model::{
-    AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord, InventoryId,
-    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, RolloutRecord,
-    RolloutSummaryRow, ScanAttempt, ScanOutcome,
+    AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
+    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.

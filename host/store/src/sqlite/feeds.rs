@@ -9,8 +9,8 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use patchwave_advisory::{
-    kev_removed, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog, KevEntry, KevTombstone,
-    Prune, Source,
+    kev_removed, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog, KevEntry, KevTombstone, Prune,
+    Source,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 
@@ -240,11 +240,7 @@ fn feed_stamp(
 
 /// [`StoreError::FeedChanged`] unless the stored stamp `found` is the one the write was
 /// prepared against.
-fn expect_stamp(
-    feed: &str,
-    write: &FeedWrite,
-    found: Option<FeedStamp>,
-) -> Result<(), StoreError> {
+fn expect_stamp(feed: &str, write: &FeedWrite, found: Option<FeedStamp>) -> Result<(), StoreError> {
     if write.expected == found {
         return Ok(());
     }
@@ -516,7 +512,8 @@ pub(super) fn import_epss_tx(
         .filter(|cve| !listed.contains(cve.as_str()))
         .collect();
     // The stored scores that stay although the feed does not list them, in stored order.
-    let mut read = tx.prepare_cached("SELECT cve, epss, percentile FROM epss_scores WHERE cve = ?1")?;
+    let mut read =
+        tx.prepare_cached("SELECT cve, epss, percentile FROM epss_scores WHERE cve = ?1")?;
     let mut kept = Vec::new();
     for cve in unlisted.iter().filter(|cve| match &write.prune {
         Prune::Absent => false,

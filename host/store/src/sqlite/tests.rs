@@ -16,8 +16,9 @@ use patchwave_advisory::{
 
 use super::SqliteStore;
 use crate::{
-    migrate, package_order, AdvisoryImport, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord, InventoryId,
-    KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
+    migrate, package_order, AdvisoryImport, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store,
+    StoreError,
 };
 
 const DAY: Duration = Duration::hours(24);
@@ -1400,7 +1401,10 @@ async fn epss_values_the_store_cannot_hold_are_refused() {
     let mut nan = epss_feed();
     nan.rows[2].epss = f64::NAN;
     assert_eq!(
-        import_epss(&store, &nan, &src).await.unwrap_err().to_string(),
+        import_epss(&store, &nan, &src)
+            .await
+            .unwrap_err()
+            .to_string(),
         "invalid input for the store: EPSS score of CVE-2023-5678 is NaN, not a probability \
          in [0, 1]"
     );
