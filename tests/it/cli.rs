@@ -232,8 +232,26 @@ fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
     let (code, out, err) = cli.run(&["advisories", "import", "--kev", &missing]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(
+        out,
+        format!(
+            "kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n"
+        )
+    );
+    assert_eq!(err, "error: not imported: kev\n");
+
+    // One feed failing does not stop the others, and the output says which were stored.
+    let (code, out, err) = cli.run(&["advisories", "import", "--osv", &url, "--kev", &missing]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        out,
+        format!(
+            "osv: 1 documents; 0 advisories new, 0 updated, 1 unchanged\n\
+             kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n"
+        )
+    );
+    assert_eq!(
         err,
-        format!("error: {missing}: answered status 404 (expected 200)\n")
+        "error: not imported: kev; imported: osv (each feed is stored on its own)\n"
     );
 }
 
@@ -318,4 +336,120 @@ fn without_a_config_root_never_reads_the_working_directory() {
         "planted\n"
     );
     assert!(state.join("audit.jsonl").is_file());
+}
+
+/// The KEV fixture of 2025-03-20 with its release date set to `released`.
+fn kev_dated(released: &str) -> String {
+    let text = std::fs::read_to_string(
+        crate::support::repo().join("host/advisory/tests/data/kev/catalog-2025.03.20.json"),
+    )
+    .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["dateReleased"] = released.into();
+    doc.to_string()
+}
+
+#[test]
+fn advisories_import_refuses_a_hostile_feed_goes_on_and_audits_a_forced_one() {
+    let cli = Cli::new();
+    let write = |name: &str, text: &str| {
+        let path = cli.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let usn = std::fs::read_to_string(
+        crate::support::repo().join("host/advisory/tests/data/ubuntu-usn/USN-6859-1.json"),
+    )
+    .unwrap();
+    let mut pypi: serde_json::Value = serde_json::from_str(&usn).unwrap();
+    pypi["id"] = "PYSEC-2024-9".into();
+    for affected in pypi["affected"].as_array_mut().unwrap() {
+        affected["package"]["ecosystem"] = "PyPI".into();
+    }
+    let osv = write("osv.json", &format!("[{usn},{pypi}]"));
+    let kev_2099 = write("kev-2099.json", &kev_dated("2099-01-01T00:00:00.000Z"));
+    let epss = write(
+        "epss.csv",
+        "#model_version:v2025.03.14,score_date:2025-03-15T12:55:00Z\ncve,epss,percentile\n\
+         CVE-2024-6387,0.9,0.999\n",
+    );
+
+    // The future-dated catalogue is refused; OSV and EPSS are stored all the same.
+    let (code, out, err) = cli.run(&[
+        "advisories",
+        "import",
+        "--osv",
+        &osv,
+        "--kev",
+        &kev_2099,
+        "--epss",
+        &epss,
+    ]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("osv: 1 documents; 2 advisories new, 0 updated, 0 unchanged")
+    );
+    let kev_line = lines.next().unwrap();
+    assert!(
+        kev_line.starts_with(
+            "kev: refused, nothing changed: dateReleased 2099-01-01T00:00:00Z is later than now ("
+        ) && kev_line.ends_with(") plus 24 hours (--force --reason R overrides)"),
+        "{kev_line}"
+    );
+    assert_eq!(lines.next(), Some("epss: 1 scores"));
+    assert_eq!(lines.next(), None);
+    assert_eq!(
+        err,
+        "warning: osv: 1 advisories name the ecosystem `PyPI`, which patchwave does not know: \
+         stored, never matched: PYSEC-2024-9\n\
+         error: not imported: kev; imported: osv, epss (each feed is stored on its own)\n"
+    );
+
+    // --force needs a reason.
+    let (code, _, err) = cli.run(&["advisories", "import", "--kev", &kev_2099, "--force"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--reason"), "{err}");
+    assert!(!cli.state().join("audit.jsonl").exists());
+
+    // Forced, the override is audited before the catalogue is stored.
+    let (code, out, err) = cli.run(&[
+        "advisories",
+        "import",
+        "--kev",
+        &kev_2099,
+        "--force",
+        "--reason",
+        "test catalogue from the future",
+        "--by",
+        "alice",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("kev: 4 added, 0 kept, 0 removed (kept as tombstones)")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("  forced (audited): dateReleased 2099-01-01T00:00:00Z is later than"),
+        "{out}"
+    );
+    let audit = crate::support::audit_lines(&cli.state());
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["event"], "feed-import-forced");
+    assert_eq!(audit[0]["by"], "alice");
+    assert_eq!(audit[0]["detail"]["feed"], "kev");
+    assert_eq!(audit[0]["detail"]["location"], kev_2099.as_str());
+    assert_eq!(
+        audit[0]["detail"]["reason"],
+        "test catalogue from the future"
+    );
+    assert_eq!(audit[0]["detail"]["refusals"][0]["refusal"], "future");
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("chain intact, 1 lines\n"), "{out}");
 }

@@ -73,16 +73,18 @@ pub enum StoreError {
         /// The revision found.
         found: i64,
     },
-    /// A feed older than the one stored was offered (e.g. an old KEV catalogue): refused so
-    /// an old mirror never rolls newer data back.
-    #[error("{feed} from {offered} is older than the stored one from {stored}: not imported")]
-    Stale {
+    /// A KEV or EPSS import was prepared against a stored feed that another import has
+    /// replaced since (optimistic concurrency): nothing was written.
+    #[error(
+        "{feed} was changed by another import (expected {expected}, found {found}): not imported"
+    )]
+    FeedChanged {
         /// Which feed (`KEV catalogue`, `EPSS feed`).
         feed: String,
-        /// Date of the offered feed.
-        offered: String,
-        /// Date of the stored feed.
-        stored: String,
+        /// The stored feed the import was prepared against.
+        expected: String,
+        /// The stored feed found.
+        found: String,
     },
     /// The caller passed a value the store cannot hold.
     #[error("invalid input for the store: {what}")]

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
+use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
 use patchwave_core::change::{ChangeKind, ChangeOutcome, Reconciliation};
 use patchwave_core::inventory::inventory_digest;
 use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanStatus};
@@ -27,9 +27,10 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
 use crate::model::{
-    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
-    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
+    FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
+    RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
+    ScanResult, SnapshotId,
 };
 use crate::store::Store;
 
@@ -621,16 +622,22 @@ impl Store for SqliteStore {
         &self,
         catalog: &KevCatalog,
         source: &Source,
+        write: &FeedWrite,
     ) -> Result<KevImport, StoreError> {
         feeds::check_kev(catalog)?;
-        let (catalog, source) = (catalog.clone(), source.clone());
+        let (catalog, source, write) = (catalog.clone(), source.clone(), write.clone());
         self.run("import_kev", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let import = feeds::import_kev_tx(&tx, &catalog, &source)?;
+            let import = feeds::import_kev_tx(&tx, &catalog, &source, &write)?;
             tx.commit()?;
             Ok(import)
         })
         .await
+    }
+
+    async fn kev_stamp(&self) -> Result<Option<FeedStamp>, StoreError> {
+        self.run("kev_stamp", |conn| feeds::kev_stamp(&conn.transaction()?))
+            .await
     }
 
     async fn kev(&self) -> Result<KevView, StoreError> {
@@ -638,16 +645,26 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError> {
+    async fn import_epss(
+        &self,
+        feed: &EpssFeed,
+        source: &Source,
+        write: &FeedWrite,
+    ) -> Result<EpssImport, StoreError> {
         feeds::check_epss(feed)?;
-        let (feed, source) = (feed.clone(), source.clone());
+        let (feed, source, write) = (feed.clone(), source.clone(), write.clone());
         self.run("import_epss", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = feeds::import_epss_tx(&tx, &feed, &source)?;
+            let import = feeds::import_epss_tx(&tx, &feed, &source, &write)?;
             tx.commit()?;
-            Ok(stored)
+            Ok(import)
         })
         .await
+    }
+
+    async fn epss_stamp(&self) -> Result<Option<FeedStamp>, StoreError> {
+        self.run("epss_stamp", |conn| feeds::epss_stamp(&conn.transaction()?))
+            .await
     }
 
     async fn epss(&self) -> Result<Option<EpssView>, StoreError> {

@@ -6,12 +6,12 @@ use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{HostId, HostSummary, Installed};
 
 use crate::error::StoreError;
-use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
+use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
 
 use crate::model::{
-    AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord, InventoryId,
-    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, RolloutRecord,
-    RolloutSummaryRow, ScanAttempt, ScanOutcome,
+    AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
+    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
@@ -134,25 +134,46 @@ pub trait Store: Send + Sync {
     /// One advisory by id.
     async fn advisory(&self, id: &str) -> Result<Option<Advisory>, StoreError>;
 
-    /// Replace the live CISA KEV catalogue with `catalog`, read from `source`.
+    /// Replace the live CISA KEV catalogue with `catalog`, read from `source`, as `write`
+    /// says.
     ///
-    /// Entries present before and missing now become tombstones (`removed_at` = the new
-    /// catalogue's release date) and are never deleted; an entry that comes back is live
-    /// again and its tombstone is cleared. A catalogue older than the stored one
-    /// (`date_released`) is refused with [`StoreError::Stale`], so an old mirror cannot
-    /// tombstone newer entries.
+    /// Every entry of `catalog` is live afterwards. A stored live entry it does not list
+    /// becomes a tombstone (`removed_at` = the new catalogue's release date, never deleted)
+    /// unless `write.prune` keeps it live; an entry that comes back is live again and its
+    /// tombstone is cleared. Whether the catalogue may replace the stored one at all (older,
+    /// shrunk, future-dated) is the caller's decision, made against
+    /// [`Store::kev_stamp`]: when the stored stamp is no longer `write.expected`, nothing is
+    /// written and [`StoreError::FeedChanged`] is returned. A catalogue listing one CVE
+    /// twice is refused with [`StoreError::InvalidInput`].
     async fn import_kev(
         &self,
         catalog: &KevCatalog,
         source: &Source,
+        write: &FeedWrite,
     ) -> Result<KevImport, StoreError>;
+
+    /// The stored KEV catalogue's release date and live entry count (`None` before the
+    /// first import).
+    async fn kev_stamp(&self) -> Result<Option<FeedStamp>, StoreError>;
 
     /// The live KEV catalogue (`None` before the first import) and every tombstone.
     async fn kev(&self) -> Result<KevView, StoreError>;
 
-    /// Replace the EPSS scores with `feed`, read from `source`. A feed older than the stored
-    /// one (`score_date`) is refused with [`StoreError::Stale`].
-    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError>;
+    /// Replace the EPSS scores with `feed`, read from `source`, as `write` says: every row
+    /// of `feed` is stored, and a stored score it does not list is deleted unless
+    /// `write.prune` keeps it. As for [`Store::import_kev`], the decision is the caller's,
+    /// made against [`Store::epss_stamp`] (`write.expected`, else
+    /// [`StoreError::FeedChanged`]).
+    async fn import_epss(
+        &self,
+        feed: &EpssFeed,
+        source: &Source,
+        write: &FeedWrite,
+    ) -> Result<EpssImport, StoreError>;
+
+    /// The stored EPSS feed's score date and number of scores (`None` before the first
+    /// import).
+    async fn epss_stamp(&self) -> Result<Option<FeedStamp>, StoreError>;
 
     /// The current EPSS feed (`None` before the first import).
     async fn epss(&self) -> Result<Option<EpssView>, StoreError>;

@@ -10,13 +10,15 @@ use rusqlite::Connection;
 use tempfile::TempDir;
 
 use patchwave_advisory::{
-    parse_epss, parse_kev, parse_osv, Advisory, EpssFeed, EpssRow, KevCatalog, KevTombstone, Source,
+    parse_epss, parse_kev, parse_osv, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog,
+    KevTombstone, Prune, Source,
 };
 
 use super::SqliteStore;
 use crate::{
-    migrate, package_order, AdvisoryImport, EpssView, FleetHost, HostRecord, InventoryId,
-    KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
+    migrate, package_order, AdvisoryImport, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store,
+    StoreError,
 };
 
 const DAY: Duration = Duration::hours(24);
@@ -799,6 +801,42 @@ fn usn(document: &[u8]) -> Advisory {
     advisories.remove(0)
 }
 
+/// A write prepared as the engine prepares it: against the stored stamp read just now.
+async fn kev_write(store: &SqliteStore, prune: Prune) -> FeedWrite {
+    FeedWrite {
+        expected: store.kev_stamp().await.unwrap(),
+        prune,
+    }
+}
+
+/// See [`kev_write`].
+async fn epss_write(store: &SqliteStore, prune: Prune) -> FeedWrite {
+    FeedWrite {
+        expected: store.epss_stamp().await.unwrap(),
+        prune,
+    }
+}
+
+/// Import `catalog` as a clean catalogue (nothing rejected).
+async fn import_kev(
+    store: &SqliteStore,
+    catalog: &KevCatalog,
+    src: &Source,
+) -> Result<KevImport, StoreError> {
+    let write = kev_write(store, Prune::Absent).await;
+    store.import_kev(catalog, src, &write).await
+}
+
+/// Import `feed` as a clean feed (nothing rejected).
+async fn import_epss(
+    store: &SqliteStore,
+    feed: &EpssFeed,
+    src: &Source,
+) -> Result<EpssImport, StoreError> {
+    let write = epss_write(store, Prune::Absent).await;
+    store.import_epss(feed, src, &write).await
+}
+
 fn kev_catalog(document: &[u8]) -> KevCatalog {
     parse_kev(document, "known_exploited_vulnerabilities.json")
         .unwrap()
@@ -1050,13 +1088,14 @@ async fn kev_replacement_keeps_tombstones() {
     );
     let src = source("cisa-kev", "kev/catalog.json");
 
-    let import = store.import_kev(&first, &src).await.unwrap();
+    let import = import_kev(&store, &first, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 4,
             kept: 0,
-            removed: vec![]
+            removed: vec![],
+            kept_unlisted: vec![]
         }
     );
     let view = store.kev().await.unwrap();
@@ -1079,13 +1118,14 @@ async fn kev_replacement_keeps_tombstones() {
         cve_id: "CVE-2023-5678".into(),
         removed_at: utc("2025-03-20T17:30:00Z"),
     };
-    let import = store.import_kev(&second, &src).await.unwrap();
+    let import = import_kev(&store, &second, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 1,
             kept: 3,
-            removed: vec![gone.clone()]
+            removed: vec![gone.clone()],
+            kept_unlisted: vec![]
         }
     );
     let after_second = KevView {
@@ -1096,13 +1136,14 @@ async fn kev_replacement_keeps_tombstones() {
     assert_eq!(store.kev().await.unwrap(), after_second);
 
     // The same catalogue again changes nothing.
-    let import = store.import_kev(&second, &src).await.unwrap();
+    let import = import_kev(&store, &second, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 0,
             kept: 4,
-            removed: vec![]
+            removed: vec![],
+            kept_unlisted: vec![]
         }
     );
     assert_eq!(store.kev().await.unwrap(), after_second);
@@ -1113,7 +1154,7 @@ async fn kev_replacement_keeps_tombstones() {
         date_released: utc("2025-03-27T15:00:00Z"),
         entries: first.entries.clone(),
     };
-    let import = store.import_kev(&third, &src).await.unwrap();
+    let import = import_kev(&store, &third, &src).await.unwrap();
     let left = KevTombstone {
         cve_id: "CVE-2025-24813".into(),
         removed_at: utc("2025-03-27T15:00:00Z"),
@@ -1123,7 +1164,8 @@ async fn kev_replacement_keeps_tombstones() {
         KevImport {
             added: 1,
             kept: 3,
-            removed: vec![left.clone()]
+            removed: vec![left.clone()],
+            kept_unlisted: vec![]
         }
     );
     assert_eq!(
@@ -1149,34 +1191,39 @@ async fn kev_replacement_keeps_tombstones() {
     );
 }
 
+// Whether an older catalogue may replace a newer one is no longer the store's rule (it is
+// `patchwave_advisory::feed::refusals`, applied by the engine); the store refuses a write
+// prepared against a stored catalogue that is no longer there, so two imports racing
+// cannot undo each other's decision.
 #[tokio::test]
-async fn an_older_kev_catalogue_is_refused_and_changes_nothing() {
+async fn a_kev_write_prepared_against_another_stored_catalogue_changes_nothing() {
     let (_dir, store) = file_store();
     let src = source("cisa-kev", "kev/catalog.json");
-    store
-        .import_kev(&kev_catalog(KEV_0320), &src)
+    // Prepared while nothing was stored ...
+    let prepared = kev_write(&store, Prune::Absent).await;
+    assert_eq!(prepared.expected, None);
+    // ... and another import lands first.
+    import_kev(&store, &kev_catalog(KEV_0320), &src)
         .await
         .unwrap();
     let before = store.kev().await.unwrap();
+    assert_eq!(
+        store.kev_stamp().await.unwrap(),
+        Some(FeedStamp {
+            date: utc("2025-03-20T17:30:00Z"),
+            entries: 4
+        })
+    );
     let old_mirror = source("cisa-kev", "mirror/old.json");
     let err = store
-        .import_kev(&kev_catalog(KEV_0314), &old_mirror)
+        .import_kev(&kev_catalog(KEV_0314), &old_mirror, &prepared)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            StoreError::Stale { feed, offered, stored }
-                if feed == "KEV catalogue"
-                    && offered == "2025-03-14T16:01:59.730Z"
-                    && stored == "2025-03-20T17:30:00Z"
-        ),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::FeedChanged { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "KEV catalogue from 2025-03-14T16:01:59.730Z is older than the stored one from \
-         2025-03-20T17:30:00Z: not imported"
+        "KEV catalogue was changed by another import (expected nothing stored, found \
+         2025-03-20T17:30:00Z with 4 entries): not imported"
     );
     assert_eq!(store.kev().await.unwrap(), before);
 }
@@ -1186,8 +1233,7 @@ async fn a_kev_catalogue_listing_a_cve_twice_is_refused() {
     let (_dir, store) = file_store();
     let mut catalog = kev_catalog(KEV_0320);
     catalog.entries.push(catalog.entries[1].clone());
-    let err = store
-        .import_kev(&catalog, &source("cisa-kev", "kev.json"))
+    let err = import_kev(&store, &catalog, &source("cisa-kev", "kev.json"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -1197,6 +1243,127 @@ async fn a_kev_catalogue_listing_a_cve_twice_is_refused() {
     assert_eq!(store.kev().await.unwrap().catalog, None);
 }
 
+#[tokio::test]
+async fn a_kev_write_keeps_live_what_its_prune_keeps() {
+    let (_dir, store) = file_store();
+    let src = source("cisa-kev", "kev/catalog.json");
+    import_kev(&store, &kev_catalog(KEV_0320), &src)
+        .await
+        .unwrap();
+    let stored = kev_catalog(KEV_0320);
+    // A newer catalogue listing only CVE-2021-44228 and CVE-2024-0727.
+    let newer = KevCatalog {
+        catalog_version: "2025.03.27".into(),
+        date_released: utc("2025-03-27T15:00:00Z"),
+        entries: vec![stored.entries[0].clone(), stored.entries[2].clone()],
+    };
+
+    // CVE-2024-32002 was rejected from it: it stays live, in its stored form, after the
+    // listed entries; CVE-2025-24813 goes.
+    let keep = Prune::AbsentExcept(["CVE-2024-32002".to_string()].into());
+    let write = kev_write(&store, keep).await;
+    let import = store.import_kev(&newer, &src, &write).await.unwrap();
+    let gone = KevTombstone {
+        cve_id: "CVE-2025-24813".into(),
+        removed_at: utc("2025-03-27T15:00:00Z"),
+    };
+    assert_eq!(
+        import,
+        KevImport {
+            added: 0,
+            kept: 2,
+            removed: vec![gone.clone()],
+            kept_unlisted: vec!["CVE-2024-32002".into()]
+        }
+    );
+    let view = store.kev().await.unwrap();
+    let live = view.catalog.unwrap();
+    assert_eq!(
+        cve_ids(&live),
+        ["CVE-2021-44228", "CVE-2024-0727", "CVE-2024-32002"]
+    );
+    assert_eq!(live.entries[2], stored.entries[1]);
+    assert_eq!(view.tombstones, [gone.clone()]);
+
+    // A record without an id was rejected: nothing is tombstoned.
+    let only_one = KevCatalog {
+        catalog_version: "2025.03.28".into(),
+        date_released: utc("2025-03-28T15:00:00Z"),
+        entries: vec![stored.entries[0].clone()],
+    };
+    let write = kev_write(&store, Prune::Nothing).await;
+    let import = store.import_kev(&only_one, &src, &write).await.unwrap();
+    assert_eq!(
+        import,
+        KevImport {
+            added: 0,
+            kept: 1,
+            removed: vec![],
+            kept_unlisted: vec!["CVE-2024-0727".into(), "CVE-2024-32002".into()]
+        }
+    );
+    let view = store.kev().await.unwrap();
+    assert_eq!(
+        cve_ids(&view.catalog.unwrap()),
+        ["CVE-2021-44228", "CVE-2024-0727", "CVE-2024-32002"]
+    );
+    assert_eq!(view.tombstones, [gone]);
+}
+
+#[tokio::test]
+async fn an_epss_write_keeps_the_scores_its_prune_keeps() {
+    let (_dir, store) = file_store();
+    let src = source("first-epss", "epss_scores-2025-03-15.csv");
+    let first = epss_feed();
+    import_epss(&store, &first, &src).await.unwrap();
+    let later = |rows: Vec<EpssRow>| EpssFeed {
+        model_version: "v2025.03.14".into(),
+        score_date: utc("2025-03-16T12:55:00Z"),
+        rows,
+    };
+    let rescored = EpssRow {
+        cve: "CVE-2024-6387".into(),
+        epss: 0.95,
+        percentile: 0.9999,
+    };
+
+    // CVE-2024-32002's row was rejected: its stored score stays, after the feed's rows.
+    let keep = Prune::AbsentExcept(["CVE-2024-32002".to_string()].into());
+    let write = epss_write(&store, keep).await;
+    let feed = later(vec![rescored.clone()]);
+    let import = store.import_epss(&feed, &src, &write).await.unwrap();
+    assert_eq!(
+        import,
+        EpssImport {
+            written: 1,
+            removed: 2,
+            kept_unlisted: 1
+        }
+    );
+    let rows = store.epss().await.unwrap().unwrap().feed.rows;
+    assert_eq!(rows, [rescored.clone(), first.rows[1].clone()]);
+
+    // A row without an id was rejected: no score is deleted.
+    let import_all = epss_write(&store, Prune::Nothing).await;
+    let newest = EpssRow {
+        cve: "CVE-2025-0001".into(),
+        epss: 0.5,
+        percentile: 0.5,
+    };
+    let feed = later(vec![newest.clone()]);
+    let import = store.import_epss(&feed, &src, &import_all).await.unwrap();
+    assert_eq!(
+        import,
+        EpssImport {
+            written: 1,
+            removed: 0,
+            kept_unlisted: 2
+        }
+    );
+    let rows = store.epss().await.unwrap().unwrap().feed.rows;
+    assert_eq!(rows, [newest, rescored, first.rows[1].clone()]);
+}
+
 fn epss_feed() -> EpssFeed {
     parse_epss(EPSS_0315, "epss_scores-2025-03-15.csv")
         .unwrap()
@@ -1204,7 +1371,7 @@ fn epss_feed() -> EpssFeed {
 }
 
 #[tokio::test]
-async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
+async fn epss_is_replaced_whole_and_a_stale_write_is_refused() {
     let (_dir, store) = file_store();
     let first = epss_feed();
     let cves: Vec<&str> = first.rows.iter().map(|r| r.cve.as_str()).collect();
@@ -1218,7 +1385,14 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
         ]
     );
     let src = source("first-epss", "epss_scores-2025-03-15.csv");
-    assert_eq!(store.import_epss(&first, &src).await.unwrap(), 4);
+    assert_eq!(
+        import_epss(&store, &first, &src).await.unwrap(),
+        EpssImport {
+            written: 4,
+            removed: 0,
+            kept_unlisted: 0
+        }
+    );
     assert_eq!(
         store.epss().await.unwrap(),
         Some(EpssView {
@@ -1244,7 +1418,15 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
         ],
     };
     let src2 = source("first-epss", "epss_scores-2025-03-16.csv");
-    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    let prepared = epss_write(&store, Prune::Absent).await;
+    assert_eq!(
+        import_epss(&store, &second, &src2).await.unwrap(),
+        EpssImport {
+            written: 2,
+            removed: 3,
+            kept_unlisted: 0
+        }
+    );
     let after_second = Some(EpssView {
         feed: second.clone(),
         source: src2.clone(),
@@ -1252,17 +1434,24 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
     assert_eq!(store.epss().await.unwrap(), after_second);
     assert_eq!(count(&store, "epss_scores"), 2);
 
-    let err = store.import_epss(&first, &src).await.unwrap_err();
+    // A write prepared before the second feed landed is refused.
+    let err = store
+        .import_epss(&first, &src, &prepared)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "EPSS feed from 2025-03-15T12:55:00Z is older than the stored one from \
-         2025-03-16T12:55:00Z: not imported"
+        "EPSS feed was changed by another import (expected 2025-03-15T12:55:00Z with 4 \
+         entries, found 2025-03-16T12:55:00Z with 2 entries): not imported"
     );
-    assert!(matches!(err, StoreError::Stale { .. }), "{err}");
+    assert!(matches!(err, StoreError::FeedChanged { .. }), "{err}");
     assert_eq!(store.epss().await.unwrap(), after_second);
 
     // The same day again is accepted.
-    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    assert_eq!(
+        import_epss(&store, &second, &src2).await.unwrap().written,
+        2
+    );
     assert_eq!(store.epss().await.unwrap(), after_second);
 }
 
@@ -1273,15 +1462,17 @@ async fn epss_values_the_store_cannot_hold_are_refused() {
     let mut nan = epss_feed();
     nan.rows[2].epss = f64::NAN;
     assert_eq!(
-        store.import_epss(&nan, &src).await.unwrap_err().to_string(),
+        import_epss(&store, &nan, &src)
+            .await
+            .unwrap_err()
+            .to_string(),
         "invalid input for the store: EPSS score of CVE-2023-5678 is NaN, not a probability \
          in [0, 1]"
     );
     let mut twice = epss_feed();
     twice.rows.push(twice.rows[0].clone());
     assert_eq!(
-        store
-            .import_epss(&twice, &src)
+        import_epss(&store, &twice, &src)
             .await
             .unwrap_err()
             .to_string(),
@@ -1963,10 +2154,10 @@ async fn bulk_imports_of_a_full_mirror() {
         rows,
     };
     let started = std::time::Instant::now();
-    let n = store
-        .import_epss(&feed, &source("first-epss", "e.csv"))
+    let n = import_epss(&store, &feed, &source("first-epss", "e.csv"))
         .await
-        .unwrap();
+        .unwrap()
+        .written;
     let epss_import = started.elapsed();
     let started = std::time::Instant::now();
     let view = store.epss().await.unwrap().unwrap();
