@@ -11,6 +11,6 @@ pub mod inventory;
 pub mod plugin;
 
 pub use fleet::{Environment, HostId};
-pub use grant::{ExecGrant, ExecRequest, GrantDecision};
+pub use grant::{EnvGrant, ExecGrant, ExecRequest, GrantDecision};
 pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
 pub use plugin::{ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep};

@@ -7,7 +7,7 @@ use crate::commands::{
     APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING, DPKG_QUERY,
     DPKG_QUERY_ALL,
 };
-use crate::host::fake::{out, Scripted};
+use crate::host::fake::{out, scripted};
 
 /// The command line a spec builds, as the scripted host sees it.
 fn line(spec: &Spec, tail: &[&str]) -> String {
@@ -36,7 +36,7 @@ fn row(status: &str, name: &str, version: &str) -> String {
 
 #[test]
 fn apply_success() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(
                 &APT_INSTALL,
@@ -87,7 +87,7 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
         installed foo package post-installation script subprocess returned error exit status 1\n\
         Errors were encountered while processing:\n foo\n\
         E: Sub-process /usr/bin/dpkg returned an error code (1)\n";
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_INSTALL, &["foo=2.0", "bar=1.1"]),
             out(100, apt_out),
@@ -118,7 +118,7 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
 
 #[test]
 fn apply_unknown_package_and_version_mismatch() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_INSTALL, &["nosuch=1.0", "foo=2.0"]),
             out(100, "E: Unable to locate package nosuch\n"),
@@ -157,9 +157,14 @@ fn apply_rejects_bad_input_before_running_anything() {
         change("foo", Some("1:"), "1.0"),
         change("-o", None, "1.0"),
         change("foo=1", None, "1.0"),
+        // What the host would refuse anyway: apt's modifiers, a local package file.
+        change("openssh-server-", None, "1.0"),
+        change("g++", None, "4:12.2.0-3"),
+        change("x.deb", None, "1.0"),
+        change("foo", None, "1.0+"),
     ];
     for c in bad {
-        let mut host = Scripted::default();
+        let mut host = scripted();
         let got = apply(&mut host, std::slice::from_ref(&c));
         assert!(
             matches!(got, Err(PluginError::InvalidInput(_))),
@@ -167,7 +172,7 @@ fn apply_rejects_bad_input_before_running_anything() {
         );
         assert!(host.ran.is_empty());
     }
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let dup = [change("foo", None, "1.0"), change("foo", None, "2.0")];
     assert!(matches!(
         apply(&mut host, &dup),
@@ -180,14 +185,14 @@ fn apply_rejects_bad_input_before_running_anything() {
 
 #[test]
 fn apply_errors_only_when_nothing_ran_or_was_read() {
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&APT_INSTALL, &["foo=2.0"]),
         Err(PluginError::Denied("apt-get".into())),
     );
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
     assert!(matches!(got, Err(PluginError::Denied(_))));
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_INSTALL, &["foo=2.0"]), out(0, "done\n"))
         .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
@@ -200,7 +205,7 @@ fn apply_errors_only_when_nothing_ran_or_was_read() {
 
 #[test]
 fn plan_rollback_from_the_database() {
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&DPKG_QUERY, &["foo", "bar", "baz", "qux"]),
         out(
             1,
@@ -254,7 +259,7 @@ fn rollback_runs_the_plan() {
             version: "2.9".into(),
         }),
     ];
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &(row("ii ", "foo", "2.0") + &row("ii ", "baz", "3.1"))),
@@ -317,7 +322,7 @@ fn rollback_runs_the_plan() {
 
 #[test]
 fn rollback_repairs_half_configured_packages_first() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &(row("iF ", "foo", "2.0") + &row("ii ", "bash", "5.2"))),
@@ -352,7 +357,7 @@ fn rollback_repairs_half_configured_packages_first() {
 
 #[test]
 fn rollback_refuses_unexpected_removals_and_changes() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "jq", "1.6")),
@@ -375,7 +380,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
         ("jq".into(), Some("1.6".into()), "ii".into(), false)
     );
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "foo", "2.0")),
@@ -404,7 +409,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
 
 #[test]
 fn rollback_skips_apt_when_there_is_nothing_to_do() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "foo", "1.0")),
@@ -426,7 +431,7 @@ fn rollback_skips_apt_when_there_is_nothing_to_do() {
 
 #[test]
 fn rollback_never_holds_the_wrong_version() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
             out(0, &row("ii ", "foo", "2.0")),
@@ -452,7 +457,7 @@ fn rollback_never_holds_the_wrong_version() {
 
 #[test]
 fn rollback_unhold() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
             out(0, &row("hi ", "foo", "1.0")),
@@ -473,7 +478,7 @@ fn rollback_unhold() {
 
 #[test]
 fn rollback_input_checks() {
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let got = rollback(&mut host, &[RollbackStep::RestoreSnapshot("snap-1".into())]);
     assert!(matches!(got, Err(PluginError::Unsupported(_))));
     let got = rollback(
@@ -549,7 +554,7 @@ fn outcome(name: &str, wanted: &str, found: Option<&str>, state: &str, ok: bool)
 
 /// `verify` of `changes` against a database that answers `dpkg_query` (status 0 or 1).
 fn verify_against(changes: &[Change], queried: &[&str], status: i32, rows: &str) -> ApplyReport {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
         .expect(&line(&DPKG_QUERY, queried), out(status, rows));
     let report = verify(&mut host, changes).unwrap();
@@ -650,7 +655,7 @@ fn verify_absent_package_is_not_ok() {
 fn verify_lock_timeout_is_an_error_naming_the_wait() {
     let waiting = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. \
                    It is held by process 4242 (apt-get)...\n";
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&APT_WAIT_IDLE, &[]),
         Ok(Output {
             status: 100,
@@ -687,7 +692,7 @@ fn verify_lock_timeout_on_the_administration_directory_or_without_waiting() {
         "E: Unable to lock the administration directory (/var/lib/dpkg/), is another process using it?\n",
         "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 7 (dpkg)\n",
     ] {
-        let mut host = Scripted::default().expect(
+        let mut host = scripted().expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
                 status: 100,
@@ -710,7 +715,7 @@ fn verify_reads_back_after_a_check_that_waited_and_got_the_lock() {
                   It is held by process 4242 (apt-get)...\n"
         .to_string()
         + APT_CHECK_IDLE;
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, &waited))
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
@@ -732,7 +737,7 @@ fn verify_reads_back_and_reports_when_the_check_finds_broken_dependencies() {
                   You might want to run 'apt --fix-broken install' to correct these.\n\
                   The following packages have unmet dependencies:\n \
                   foo : Depends: libfoo (>= 2.0) but 1.0 is installed\n";
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
@@ -778,7 +783,7 @@ fn verify_reads_back_and_reports_when_the_check_finds_broken_dependencies() {
 #[test]
 fn verify_not_root_still_reads_back() {
     // Unprivileged, apt cannot open the lock file at all: that is no busy package manager.
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
@@ -801,7 +806,7 @@ fn verify_not_root_still_reads_back() {
 
 #[test]
 fn verify_checks_input_first_and_errors_only_when_nothing_could_be_read() {
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let got = verify(&mut host, &[change("-o", None, "1.0")]);
     assert!(matches!(got, Err(PluginError::InvalidInput(_))), "{got:?}");
     let got = verify(&mut host, &[change("foo", None, "1.0 ; rm -rf /")]);
@@ -810,14 +815,14 @@ fn verify_checks_input_first_and_errors_only_when_nothing_could_be_read() {
     assert!(empty.ok && empty.outcomes.is_empty() && empty.output.is_empty());
     assert!(host.ran.is_empty());
 
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&APT_WAIT_IDLE, &[]),
         Err(PluginError::Denied("apt-get".into())),
     );
     let got = verify(&mut host, &[change("foo", None, "1.0")]);
     assert!(matches!(got, Err(PluginError::Denied(_))), "{got:?}");
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
         .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
     let got = verify(&mut host, &[change("foo", None, "1.0")]);
