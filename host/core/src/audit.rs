@@ -44,8 +44,9 @@ pub struct AuditEntry {
     pub program: String,
     /// Arguments requested.
     pub args: Vec<String>,
-    /// Environment variable names requested (values are not logged).
-    pub env: Vec<String>,
+    /// Environment variables requested, in the order given, with their values (or the
+    /// values' SHA-256 where a grant marks the variable secret).
+    pub env: Vec<AuditEnv>,
     /// `allowed`, `denied-undeclared`, `denied-not-granted`.
     pub decision: String,
     /// Exit status when the command ran.
@@ -54,6 +55,42 @@ pub struct AuditEntry {
     pub duration_ms: Option<u64>,
     /// Transport error when it could not run.
     pub error: Option<String>,
+}
+
+/// One environment variable of an exec request, as audited: `{"name": …, "value": …}`, or
+/// `{"name": …, "sha256": …}` for a variable a grant marks secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEnv {
+    /// The variable's name, as the plugin sent it.
+    pub name: String,
+    /// Its value, or the value's hash.
+    #[serde(flatten)]
+    pub value: AuditEnvValue,
+}
+
+/// What the audit line says about an environment variable's value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuditEnvValue {
+    /// The value in full.
+    Value(String),
+    /// The hex SHA-256 of the value, for a variable a grant marks secret.
+    Sha256(String),
+}
+
+impl AuditEnv {
+    /// The audited form of `name=value`; `secret` records the value's SHA-256 instead.
+    pub fn new(name: &str, value: &str, secret: bool) -> AuditEnv {
+        let value = if secret {
+            AuditEnvValue::Sha256(hex::encode(Sha256::digest(value.as_bytes())))
+        } else {
+            AuditEnvValue::Value(value.to_string())
+        };
+        AuditEnv {
+            name: name.to_string(),
+            value,
+        }
+    }
 }
 
 /// An operator's act on a rollout, in the same chain as the exec requests.
@@ -197,6 +234,28 @@ mod tests {
                 line
             })
             .collect()
+    }
+
+    #[test]
+    fn env_is_recorded_as_name_and_value_or_its_hash() {
+        let mut e = entry("apt-get");
+        e.env = vec![
+            AuditEnv::new("DEBIAN_FRONTEND", "noninteractive", false),
+            AuditEnv::new("TOKEN", "s3cret", true),
+        ];
+        let (line, _) = chain_line(&e, GENESIS).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(
+            v["env"],
+            serde_json::json!([
+                {"name": "DEBIAN_FRONTEND", "value": "noninteractive"},
+                // sha256("s3cret")
+                {"name": "TOKEN", "sha256": "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0"},
+            ])
+        );
+        assert!(!line.contains("s3cret"));
+        let back: AuditEntry = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.env, e.env);
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub mod inventory;
 pub mod plugin;
 
 pub use fleet::{Environment, HostId};
-pub use grant::{ExecGrant, ExecRequest, GrantDecision};
+pub use grant::{EnvGrant, ExecGrant, ExecRequest, GrantDecision};
 pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
 pub use plugin::{
     ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep, Transaction,

@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::grant::ExecGrant;
 
 /// Who a plugin is and what it asks to run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     /// Plugin name, e.g. `debian`.
     pub name: String,

@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use patchwave_core::{Environment, ExecGrant, HostId};
+use patchwave_core::{EnvGrant, Environment, ExecGrant, HostId};
 use patchwave_plugin_host::Limits;
 use serde::Deserialize;
 
@@ -104,30 +104,45 @@ struct RawSsh {
     max_sessions: Option<usize>,
 }
 
-// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; a misspelt key
-// still fails, as a plugin table of the wrong shape.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`. Every other key is
+// kept as a value and compiled by `compile_plugin`, which names a misspelt key and its table.
 #[derive(Debug, Default, Deserialize)]
 struct RawPlugins {
     dir: Option<PathBuf>,
     #[serde(flatten)]
-    each: BTreeMap<String, RawPlugin>,
+    each: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlugin {
     path: Option<PathBuf>,
-    grants: Option<RawGrants>,
+    /// `"manifest"`, `"none"` or a list of grant tables, compiled by `compile_grants`.
+    grants: Option<toml::Value>,
     deadline_ms: Option<u64>,
     memory_mb: Option<u64>,
     exec_timeout_ms: Option<u64>,
 }
 
+/// One `{ program, args, each, env }` of a grants list.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawGrants {
-    Word(String),
-    List(Vec<ExecGrant>),
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    each: Option<String>,
+    /// `{ NAME = "value", ... }`, compiled by `compile_env`.
+    env: Option<toml::Value>,
+}
+
+/// The long form of one env value: `NAME = { value = "…", secret = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvValue {
+    value: String,
+    #[serde(default)]
+    secret: bool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -567,50 +582,11 @@ fn compile(
         problems,
     );
     let mut plugins = BTreeMap::new();
-    for (name, p) in raw.plugins.each {
-        let at = format!("plugins.{name}");
-        let grants = match p.grants {
-            None => GrantsConfig::None,
-            Some(RawGrants::Word(w)) if w == "manifest" => GrantsConfig::Manifest,
-            Some(RawGrants::Word(w)) if w == "none" => GrantsConfig::None,
-            Some(RawGrants::Word(w)) => {
-                problems.push(format!(
-                    "{at}.grants: `{w}` is not `manifest`, `none` or a list of {{ program, args, env }}"
-                ));
-                GrantsConfig::None
-            }
-            Some(RawGrants::List(list)) => {
-                for (i, g) in list.iter().enumerate() {
-                    for problem in g.problems() {
-                        problems.push(format!("{at}.grants[{i}]: {problem}"));
-                    }
-                }
-                GrantsConfig::List(list)
-            }
-        };
-        let mut limits = Limits::default();
-        if let Some(ms) = p.deadline_ms {
-            limits.deadline_ms = ms;
+    for (name, value) in raw.plugins.each {
+        if let Some(p) = compile_plugin(&name, value, problems) {
+            let path = p.path.clone().map(abs);
+            plugins.insert(name, PluginConfig { path, ..p });
         }
-        if let Some(mb) = p.memory_mb {
-            limits.memory_bytes = mb.saturating_mul(1 << 20);
-        }
-        if let Some(ms) = p.exec_timeout_ms {
-            limits.exec_timeout_ms = ms;
-        }
-        for problem in
-            limits.problems(patchwave_plugin_host::RuntimeOptions::default().max_memory_bytes)
-        {
-            problems.push(format!("{at}: {problem}"));
-        }
-        plugins.insert(
-            name,
-            PluginConfig {
-                path: p.path.map(abs),
-                grants,
-                limits,
-            },
-        );
     }
 
     let d = raw.defaults;
@@ -768,6 +744,150 @@ fn compile(
     }
 }
 
+/// `[plugins.NAME]` (its path as written); `None`, with a problem naming the table and
+/// the key, when it is not a table of known keys.
+fn compile_plugin(
+    name: &str,
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Option<PluginConfig> {
+    let at = format!("plugins.{name}");
+    if !value.is_table() {
+        problems.push(format!(
+            "plugins: unknown key `{name}` ({} {value}): [plugins] takes `dir` and one \
+             [plugins.NAME] table per plugin",
+            value.type_str()
+        ));
+        return None;
+    }
+    let p: RawPlugin = match value.try_into() {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("{at}: {}", e.to_string().trim()));
+            return None;
+        }
+    };
+    let grants = match p.grants {
+        None => GrantsConfig::None,
+        Some(grants) => compile_grants(&format!("{at}.grants"), grants, problems),
+    };
+    let mut limits = Limits::default();
+    if let Some(ms) = p.deadline_ms {
+        limits.deadline_ms = ms;
+    }
+    if let Some(mb) = p.memory_mb {
+        limits.memory_bytes = mb.saturating_mul(1 << 20);
+    }
+    if let Some(ms) = p.exec_timeout_ms {
+        limits.exec_timeout_ms = ms;
+    }
+    for problem in
+        limits.problems(patchwave_plugin_host::RuntimeOptions::default().max_memory_bytes)
+    {
+        problems.push(format!("{at}: {problem}"));
+    }
+    Some(PluginConfig {
+        path: p.path,
+        grants,
+        limits,
+    })
+}
+
+/// A plugin's `grants`: `"manifest"`, `"none"` or a list of `{ program, args, each, env }`.
+fn compile_grants(at: &str, value: toml::Value, problems: &mut Vec<String>) -> GrantsConfig {
+    let list = match value {
+        toml::Value::String(w) if w == "manifest" => return GrantsConfig::Manifest,
+        toml::Value::String(w) if w == "none" => return GrantsConfig::None,
+        toml::Value::Array(list) => list,
+        other => {
+            problems.push(format!(
+                "{at}: `{other}` is not `manifest`, `none` or a list of {{ program, args, each, env }}"
+            ));
+            return GrantsConfig::None;
+        }
+    };
+    let mut grants = Vec::new();
+    for (i, item) in list.into_iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let raw: RawGrant = match item.try_into() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(format!("{at}: {}", e.to_string().trim()));
+                continue;
+            }
+        };
+        let grant = ExecGrant {
+            program: raw.program,
+            args: raw.args,
+            each: raw.each,
+            env: match raw.env {
+                None => Vec::new(),
+                Some(env) => compile_env(&format!("{at}.env"), env, problems),
+            },
+        };
+        for problem in grant.problems() {
+            problems.push(format!("{at}: {problem}"));
+        }
+        grants.push(grant);
+    }
+    GrantsConfig::List(grants)
+}
+
+/// A grant's `env`: `{ NAME = "value or pattern", NAME = { value = "…", secret = true } }`.
+fn compile_env(at: &str, value: toml::Value, problems: &mut Vec<String>) -> Vec<EnvGrant> {
+    let table = match value {
+        toml::Value::Table(table) => table,
+        toml::Value::Array(names) => {
+            let names: Vec<String> = names
+                .iter()
+                .map(|n| match n.as_str() {
+                    Some(name) => format!("{name} = \"…\""),
+                    None => format!("{n} = \"…\""),
+                })
+                .collect();
+            problems.push(format!(
+                "{at}: a list of names is no longer accepted: give each variable the value it \
+                 may take, e.g. env = {{ {} }}",
+                names.join(", ")
+            ));
+            return Vec::new();
+        }
+        other => {
+            problems.push(format!(
+                "{at}: `{other}` is not a table of NAME = \"value\" (e.g. env = {{ \
+                 DEBIAN_FRONTEND = \"noninteractive\" }})"
+            ));
+            return Vec::new();
+        }
+    };
+    let mut env = Vec::new();
+    for (name, value) in table {
+        let (value, secret) = match value {
+            toml::Value::String(value) => (value, false),
+            value @ toml::Value::Table(_) => match value.try_into::<RawEnvValue>() {
+                Ok(raw) => (raw.value, raw.secret),
+                Err(e) => {
+                    problems.push(format!("{at}.{name}: {}", e.to_string().trim()));
+                    continue;
+                }
+            },
+            other => {
+                problems.push(format!(
+                    "{at}.{name}: `{other}` is not a value (a string) or {{ value = \"…\", \
+                     secret = true }}"
+                ));
+                continue;
+            }
+        };
+        env.push(EnvGrant {
+            name,
+            value,
+            secret,
+        });
+    }
+    env
+}
+
 /// A CA file made absolute from `base`, or `None` with a problem when it is empty or holds
 /// no usable PEM certificate.
 fn compile_ca_file(
@@ -829,6 +949,15 @@ fn compile_policy(value: toml::Value, problems: &mut Vec<String>) -> patchwave_a
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `err` names every one of `needles` and has exactly that many problems.
+    fn assert_problems(err: &ConfigErrors, needles: &[&str]) {
+        let all = err.to_string();
+        for needle in needles {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), needles.len(), "{all}");
+    }
 
     /// The documented example is a working config, every section of it.
     #[test]
@@ -988,21 +1117,104 @@ mod tests {
             address = "y"
         "#;
         let err = Config::from_toml(text, "bad.toml", Path::new(".")).unwrap_err();
-        let all = err.to_string();
-        for needle in [
-            "scan.stale_after",
-            "plugins.debian.grants[0]: program `sh -c`",
-            "`**` may only be the last",
-            "hosts[0] (a).env: `staging`",
-            "hosts[0] (a).key",
-            "hosts[1] (a).id: `a` is used by more than one host",
-            "hosts[1] (a).transport: `telnet`",
-            "hosts[2]: missing `id`",
-            "hosts[2]: missing `key`",
-        ] {
-            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
-        }
-        assert_eq!(err.problems.len(), 9, "{all}");
+        assert_problems(
+            &err,
+            &[
+                "scan.stale_after",
+                "plugins.debian.grants[0]: program `sh -c`",
+                "`**` may only be the last",
+                "hosts[0] (a).env: `staging`",
+                "hosts[0] (a).key",
+                "hosts[1] (a).id: `a` is used by more than one host",
+                "hosts[1] (a).transport: `telnet`",
+                "hosts[2]: missing `id`",
+                "hosts[2]: missing `key`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_in_plugins_or_a_grant_is_named_with_its_table() {
+        let text = r#"
+            [plugins]
+            dri = "/usr/lib/patchwave/plugins"
+
+            [plugins.debian]
+            grant = "manifest"
+
+            [plugins.other]
+            grants = [
+              { program = "cat", arg = ["/etc/os-release"] },
+              { args = ["-r"] },
+              { program = "apt-get", args = ["install", "--", "**"], each = "<package>=<version>", env = { DEBIAN_FRONTEND = { value = "noninteractive", secrte = true } } },
+            ]
+        "#;
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert!(!err.to_string().contains("untagged"), "{err}");
+        assert_problems(
+            &err,
+            &[
+                "plugins: unknown key `dri` (string \"/usr/lib/patchwave/plugins\")",
+                "plugins.debian: unknown field `grant`",
+                "plugins.other.grants[0]: unknown field `arg`",
+                "plugins.other.grants[1]: missing field `program`",
+                "plugins.other.grants[2].env.DEBIAN_FRONTEND: unknown field `secrte`",
+            ],
+        );
+    }
+
+    #[test]
+    fn env_grants_carry_values_and_refuse_names_the_host_owns() {
+        let text = r#"
+            [plugins.debian]
+            grants = [
+              { program = "apt-get", args = ["remove", "--", "**"], each = "<package>", env = { DEBIAN_FRONTEND = "noninteractive", APT_LISTCHANGES_FRONTEND = "none", TOKEN = { value = "*", secret = true } } },
+            ]
+        "#;
+        let c = Config::from_toml(text, "t", Path::new(".")).unwrap();
+        let GrantsConfig::List(list) = c.plugin("debian").grants else {
+            panic!("a list");
+        };
+        let want = ExecGrant {
+            program: "apt-get".into(),
+            args: vec!["remove".into(), "--".into(), "**".into()],
+            each: Some("<package>".into()),
+            env: vec![
+                EnvGrant::new("DEBIAN_FRONTEND", "noninteractive"),
+                EnvGrant::new("APT_LISTCHANGES_FRONTEND", "none"),
+                EnvGrant {
+                    secret: true,
+                    ..EnvGrant::new("TOKEN", "*")
+                },
+            ],
+        };
+        assert_eq!(list, vec![want]);
+
+        let text = r#"
+            [plugins.debian]
+            grants = [
+              { program = "x", env = { PATH = "/tmp", LD_PRELOAD = "/tmp/x.so", "A=B" = "c", "" = "d", OK = "a;*" } },
+              { program = "apt-get", args = ["install"], env = ["DEBIAN_FRONTEND", "APT_LISTCHANGES_FRONTEND"] },
+              { program = "y", args = ["<pkg>", "--"], each = "<package>" },
+            ]
+        "#;
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert_problems(
+            &err,
+            &[
+                "plugins.debian.grants[0]: env name \"\" is not a variable name",
+                "plugins.debian.grants[0]: env name \"A=B\" is not a variable name",
+                "plugins.debian.grants[0]: env `LD_PRELOAD` is refused",
+                "plugins.debian.grants[0]: env `OK`: value pattern \"a;*\"",
+                "plugins.debian.grants[0]: env `PATH` is refused",
+                "plugins.debian.grants[1].env: a list of names is no longer accepted: give each \
+             variable the value it may take, e.g. env = { DEBIAN_FRONTEND = \"…\", \
+             APT_LISTCHANGES_FRONTEND = \"…\" }",
+                "plugins.debian.grants[2]: args[0] `<pkg>`: unknown class `<pkg>`",
+                "plugins.debian.grants[2]: each `<package>` applies to the arguments a final `**` \
+             takes, and args has no final `**`",
+            ],
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use patchwave_core::audit::{AuditEntry, AuditPhase};
+use patchwave_core::audit::{AuditEntry, AuditEnv, AuditPhase};
 use patchwave_core::HostId;
 use patchwave_plugin_host::AuditLog;
 use serde::Deserialize;
@@ -323,7 +323,7 @@ impl SnapshotHooks {
     }
 
     /// One audit line for a hook run: `ran` (its exit status or why it did not finish, and
-    /// how long it took) on the `end` line. The environment is logged by name only.
+    /// how long it took) on the `end` line. The environment is logged with its values.
     fn audit_run(
         &self,
         host: &HostId,
@@ -350,7 +350,10 @@ impl SnapshotHooks {
             host: host.to_string(),
             program: argv[0].clone(),
             args: argv[1..].to_vec(),
-            env: env.iter().map(|(name, _)| name.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(name, value)| AuditEnv::new(name, value, false))
+                .collect(),
             decision: "configured".into(),
             status,
             duration_ms,
@@ -465,21 +468,27 @@ mod tests {
         );
         assert_eq!(lines[0]["plugin"], "snapshot-hook");
         assert_eq!(lines[1]["args"][1], "10.0.0.7");
-        // Ended runs say how long they took; the environment is named, never valued.
+        // Ended runs say how long they took; the environment is logged with its values,
+        // as exec requests are.
         assert!(lines[0]["duration_ms"].is_null());
         assert!(lines[1]["duration_ms"].is_u64());
         assert!(lines[3]["duration_ms"].is_u64());
+        let env = |name: &str, value: &str| serde_json::json!({"name": name, "value": value});
         assert_eq!(
             lines[1]["env"],
-            serde_json::json!(["PATH", "PATCHWAVE_HOST", "PATCHWAVE_ADDRESS"])
+            serde_json::json!([
+                env("PATH", HOOK_PATH),
+                env("PATCHWAVE_HOST", "h07"),
+                env("PATCHWAVE_ADDRESS", "10.0.0.7"),
+            ])
         );
         assert_eq!(
             lines[3]["env"],
             serde_json::json!([
-                "PATH",
-                "PATCHWAVE_HOST",
-                "PATCHWAVE_ADDRESS",
-                "PATCHWAVE_SNAPSHOT"
+                env("PATH", HOOK_PATH),
+                env("PATCHWAVE_HOST", "h07"),
+                env("PATCHWAVE_ADDRESS", "10.0.0.7"),
+                env("PATCHWAVE_SNAPSHOT", "snap-h07"),
             ])
         );
     }

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use patchwave_core::{
-    ApplyReport, Change, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome, Pin, PluginError,
-    RollbackStep, Transaction,
+    ApplyReport, Change, EnvGrant, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome, Pin,
+    PluginError, RollbackStep, Transaction,
 };
 use patchwave_transport::{Command, Output, Transport, TransportError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -484,7 +484,16 @@ fn manifest_from(m: types::PluginManifest) -> Manifest {
             .map(|g| ExecGrant {
                 program: g.program,
                 args: g.args,
-                env: g.env,
+                each: g.each,
+                env: g
+                    .env
+                    .into_iter()
+                    .map(|e| EnvGrant {
+                        name: e.name,
+                        value: e.value,
+                        secret: e.secret,
+                    })
+                    .collect(),
             })
             .collect(),
     }

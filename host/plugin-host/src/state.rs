@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use patchwave_core::audit::{AuditEntry, AuditPhase};
+use patchwave_core::audit::{AuditEntry, AuditEnv, AuditPhase};
 use patchwave_core::{ExecGrant, ExecRequest, GrantDecision};
 use patchwave_transport::{Command, Transport};
 use wasmtime::component::ResourceTable;
@@ -99,7 +99,11 @@ impl CallState {
             host: self.target.host().to_string(),
             program: req.program.clone(),
             args: req.args.clone(),
-            env: req.env.clone(),
+            env: req
+                .env
+                .iter()
+                .map(|(name, value)| AuditEnv::new(name, value, self.plugin.secret(name)))
+                .collect(),
             decision: decision.word().to_string(),
             status,
             duration_ms,
@@ -109,6 +113,28 @@ impl CallState {
             tracing::error!(plugin = %self.plugin.name, error = %e, "audit log write failed");
             format!("audit log unavailable: {e}")
         })
+    }
+}
+
+impl PluginIdentity {
+    /// Whether any of the plugin's declarations or the operator's grants marks the
+    /// variable `name` secret: then its value is audited as a hash, whichever grant (if
+    /// any) covered the request.
+    fn secret(&self, name: &str) -> bool {
+        self.declared
+            .iter()
+            .chain(&self.granted)
+            .any(|g| g.secret(name))
+    }
+
+    /// `NAME=value` for each variable, `NAME=<secret>` for secret ones: for messages.
+    fn env_shown(&self, env: &[(String, String)]) -> Vec<String> {
+        env.iter()
+            .map(|(name, value)| match self.secret(name) {
+                true => format!("{name}=<secret>"),
+                false => format!("{name}={value}"),
+            })
+            .collect()
     }
 }
 
@@ -133,19 +159,20 @@ impl host::Host for CallState {
         let req = ExecRequest {
             program: cmd.program.clone(),
             args: cmd.args.clone(),
-            env: cmd.env.iter().map(|(k, _)| k.clone()).collect(),
+            env: cmd.env.clone(),
         };
         let decision = GrantDecision::decide(&self.plugin.declared, &self.plugin.granted, &req);
-        if !decision.allowed() {
+        if let Some(why) = decision.reason() {
             self.audit(&req, &decision, None, None)
                 .map_err(host::ExecError::Denied)?;
-            let why = match decision {
-                GrantDecision::Undeclared => "not declared in the plugin's manifest",
-                _ => "not granted to this plugin by the operator",
+            let env = self.plugin.env_shown(&req.env);
+            tracing::warn!(plugin = %self.plugin.name, host = %self.target.host(), program = %req.program, args = ?req.args, env = ?env, "exec denied: {why}");
+            let with_env = match env.is_empty() {
+                true => String::new(),
+                false => format!(" and environment {env:?}"),
             };
-            tracing::warn!(plugin = %self.plugin.name, host = %self.target.host(), program = %req.program, args = ?req.args, "exec denied: {why}");
             return Err(host::ExecError::Denied(format!(
-                "`{}` with arguments {:?} is {why}",
+                "`{}` with arguments {:?}{with_env} is {why}",
                 req.program, req.args
             )));
         }

@@ -36,8 +36,8 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use patchwave_plugin_sdk::{
-    output_tail, ApplyReport, Change, Command, Level, Output, PackageOutcome, Pin, PluginError,
-    RollbackStep, Transaction,
+    output_tail, ApplyReport, Change, Class, Command, Level, Output, PackageOutcome, Pin,
+    PluginError, RollbackStep, Transaction,
 };
 
 use crate::apt::parse_simulation;
@@ -60,9 +60,15 @@ fn check_version(v: &str) -> Result<(), PluginError> {
             "version {v:?} has surrounding blanks"
         )));
     }
-    Version::parse(v)
-        .map(|_| ())
-        .map_err(|e| PluginError::InvalidInput(version::bad_syntax(v, e)))
+    Version::parse(v).map_err(|e| PluginError::InvalidInput(version::bad_syntax(v, e)))?;
+    // What the host checks the version of a `<package>=<version>` argument against.
+    if !Class::Version.accepts(v, true) {
+        return Err(PluginError::InvalidInput(format!(
+            "version {v:?} does not start with a digit or ends in `+` or `-`, which apt reads \
+             as \"install\" or \"remove\" at the end of an argument"
+        )));
+    }
+    Ok(())
 }
 
 /// A validated change.

@@ -54,18 +54,6 @@ async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
         .map_err(Failure::op)
 }
 
-fn grant_line(g: &patchwave_core::ExecGrant) -> String {
-    let mut s = g.program.clone();
-    for a in &g.args {
-        s.push(' ');
-        s.push_str(a);
-    }
-    if !g.env.is_empty() {
-        s.push_str(&format!("   (env: {})", g.env.join(", ")));
-    }
-    s
-}
-
 /// Run a plugin subcommand.
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
@@ -108,11 +96,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             println!("declares ({}):", m.wants.len());
             for g in &m.wants {
                 let granted = p.granted().iter().any(|x| x == g);
-                println!(
-                    "  [{}] {}",
-                    if granted { "granted" } else { "DENIED " },
-                    grant_line(g)
-                );
+                println!("  [{}] {}", if granted { "granted" } else { "DENIED " }, g);
             }
             let extra: Vec<_> = p
                 .granted()
@@ -122,7 +106,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             if !extra.is_empty() {
                 println!("operator grants not matching a declaration exactly (only the overlap can ever be used):");
                 for g in extra {
-                    println!("  {}", grant_line(g));
+                    println!("  {g}");
                 }
             }
             Ok(())
