@@ -16,7 +16,9 @@ mod plugin;
 mod runtime;
 mod state;
 
-pub use audit::{AuditLog, AuditLogError};
+pub use audit::{
+    AnchorError, AuditAnchor, AuditLog, AuditLogError, AuditStats, Reanchored, RunningCommand,
+};
 pub use limits::Limits;
 pub use plugin::{LoadedPlugin, PluginGrants};
 pub use runtime::{LoadError, PluginRuntime, RuntimeOptions};

@@ -43,6 +43,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rollouts",
         sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "audit_anchor",
+        sql: include_str!("../migrations/sqlite/0005_audit_anchor.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.
