@@ -149,6 +149,174 @@ fn a_tampered_audit_line_is_named() {
     assert!(err.contains("edited"), "{err}");
 }
 
+/// A scan of this machine (any plugin activity writes audit lines); the log's path and
+/// lines.
+fn scanned() -> (Cli, std::path::PathBuf, Vec<Vec<u8>>) {
+    let cli = Cli::new();
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let log = cli.state().join("audit.jsonl");
+    let lines = log_lines(&log);
+    assert!(lines.len() >= 4, "{lines:?}");
+    (cli, log, lines)
+}
+
+fn log_lines(log: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(log).unwrap();
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn write_lines(log: &std::path::Path, lines: &[Vec<u8>]) {
+    std::fs::write(log, lines.concat()).unwrap();
+}
+
+#[test]
+fn audit_lines_that_parse_the_same_but_differ_in_bytes_are_named() {
+    let (cli, log, lines) = scanned();
+    let text = |i: usize| String::from_utf8(lines[i].clone()).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "whitespace",
+            text(2).replacen("\",\"", "\", \"", 1).into_bytes(),
+            "canonical form",
+        ),
+        (
+            // A reader that takes the first `program` sees FORGED; one that takes the last
+            // sees the genuine line, whose hash checks out.
+            "a prepended duplicate key",
+            format!("{{\"program\":\"FORGED\",{}", &text(2)[1..]).into_bytes(),
+            "duplicate key `program`",
+        ),
+        (
+            "a non-UTF-8 byte",
+            {
+                let mut l = lines[2].clone();
+                l[20] = 0xff;
+                l
+            },
+            "not UTF-8",
+        ),
+    ];
+    for (what, line, reason) in cases {
+        let mut edited = lines.clone();
+        edited[2] = line;
+        write_lines(&log, &edited);
+        let (code, out, err) = cli.run(&["audit", "verify"]);
+        assert_eq!(code, 4, "{what}: {out}{err}");
+        assert!(
+            err.contains("line 3") && err.contains(reason),
+            "{what}: {err}"
+        );
+    }
+    write_lines(&log, &lines);
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_cut_tail_and_a_log_rewritten_from_scratch_are_found_by_the_stores_anchor() {
+    let (cli, log, lines) = scanned();
+    let n = lines.len();
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("chain intact, {n} lines"))
+            && out.contains(&format!("anchored: the store recorded line {n} ")),
+        "{out}"
+    );
+
+    // Cut the last two lines: what is left is a chain that verifies on its own.
+    write_lines(&log, &lines[..n - 2]);
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the log ends at line {} but the store recorded line {n}",
+            n - 2
+        )),
+        "{err}"
+    );
+    // Every command that opens the log refuses it too, saying what to do.
+    let (code, _, err) = cli.run(&["scan", "localhost"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("audit reanchor"), "{err}");
+
+    // Rewritten from scratch by the real writer: another state directory's scan.
+    let (_other, other_log, _) = scanned();
+    std::fs::copy(&other_log, &log).unwrap();
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!("line {n} has hash")) && err.contains("rewritten"),
+        "{err}"
+    );
+
+    // An operator accepts the log as it is; that is recorded in it, and work goes on.
+    let (code, out, err) = cli.run(&["audit", "reanchor", "--by", "alice", "--reason", "test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("re-anchored at line {}", n + 1)),
+        "{out}"
+    );
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "notice: line {}: re-anchored by alice (test)",
+            n + 1
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_quarantined_and_commands_go_on() {
+    let (cli, log, lines) = scanned();
+    let n = lines.len();
+    // What a crash in the middle of writing one more line leaves.
+    let mut torn = lines.clone();
+    torn.push(lines[n - 1][..lines[n - 1].len() / 2].to_vec());
+    write_lines(&log, &torn);
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("the last line ({}) is torn", n + 1)),
+        "{out}"
+    );
+
+    // The next command moves it aside, records that, and does its work.
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let quarantined: Vec<std::path::PathBuf> = std::fs::read_dir(cli.state())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("audit.jsonl.torn-"))
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(std::fs::read(&quarantined[0]).unwrap(), torn[n]);
+    let name = quarantined[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&format!("audit.jsonl.torn-{}-", n + 1)),
+        "{name}"
+    );
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("notice: line {}: a torn last line", n + 1)) && out.contains(&name),
+        "{out}"
+    );
+    assert!(!out.contains("is torn"), "{out}");
+}
+
 #[test]
 fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
     let cli = Cli::new();

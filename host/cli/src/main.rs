@@ -8,7 +8,7 @@
 //! | 1 | operational failure (store, plugin runtime, IO) |
 //! | 2 | usage or configuration error |
 //! | 3 | scan finished, but at least one host failed (each is recorded) |
-//! | 4 | audit log chain broken |
+//! | 4 | audit log broken, cut or rewritten (`audit verify`, or any command opening it) |
 //! | 5 | not found (unknown host, unknown plugin) |
 
 mod commands;
@@ -122,7 +122,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return commands::cvss::run(vector);
     }
     let ctx = setup::Context::new(cli.config, cli.state_dir, cli.plugin_dir)?;
-    match cli.command {
+    let result = match cli.command {
         Command::Scan(args) => commands::scan::run(&ctx, args).await,
         Command::Hosts { command } => commands::hosts::run(&ctx, command).await,
         Command::Plugin { command } => commands::plugin::run(&ctx, command).await,
@@ -131,5 +131,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Findings(args) => commands::findings::run(&ctx, args).await,
         Command::Rollout { command } => commands::rollout::run(&ctx, command).await,
         Command::Cvss { vector } => commands::cvss::run(&vector),
-    }
+    };
+    ctx.close().await;
+    result
 }

@@ -1,6 +1,7 @@
 //! patchwave's imperative shell: the one place that loads configuration, talks to hosts
 //! through transports and plugins, and writes what it learned to the store.
 
+pub mod audit;
 pub mod change;
 pub mod config;
 pub mod findings;

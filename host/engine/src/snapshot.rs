@@ -28,10 +28,10 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use patchwave_core::audit::{AuditEntry, AuditEnv, AuditPhase};
+use patchwave_core::audit::{AuditEntry, AuditEnv};
 use patchwave_core::HostId;
 use patchwave_plugin_host::AuditLog;
 use serde::Deserialize;
@@ -253,22 +253,21 @@ impl SnapshotHooks {
         if let Some(id) = snapshot {
             env.push(("PATCHWAVE_SNAPSHOT", id.to_string()));
         }
-        self.audit_run(host, &argv, &env, AuditPhase::Start, None)
-            .map_err(&fail)?;
-        let started = Instant::now();
+        // On disk before it runs: a hook whose run could not be audited does not run.
+        let running = self
+            .audit
+            .start_command(audit_entry(host, &argv, &env))
+            .await
+            .map_err(|e| fail(format!("audit log unavailable, not run: {e}")))?;
         let result = self.spawn(&argv, &env).await;
         let ran = match &result {
             Ok((status, _, _)) => Ok(*status),
             Err(e) => Err(e.clone()),
         };
-        self.audit_run(
-            host,
-            &argv,
-            &env,
-            AuditPhase::End,
-            Some((ran, started.elapsed())),
-        )
-        .map_err(&fail)?;
+        self.audit
+            .end_command(running, ran)
+            .await
+            .map_err(|e| fail(format!("audit log unavailable: {e}")))?;
         let (status, stdout, stderr) = result.map_err(&fail)?;
         if status != 0 {
             return Err(fail(format!(
@@ -321,47 +320,27 @@ impl SnapshotHooks {
             )),
         }
     }
+}
 
-    /// One audit line for a hook run: `ran` (its exit status or why it did not finish, and
-    /// how long it took) on the `end` line. The environment is logged with its values.
-    fn audit_run(
-        &self,
-        host: &HostId,
-        argv: &[String],
-        env: &[(&str, String)],
-        phase: AuditPhase,
-        ran: Option<(Result<i32, String>, Duration)>,
-    ) -> Result<(), String> {
-        let (status, error, duration_ms) = match ran {
-            None => (None, None, None),
-            Some((ran, took)) => {
-                let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-                match ran {
-                    Ok(status) => (Some(status), None, Some(ms)),
-                    Err(e) => (None, Some(e), Some(ms)),
-                }
-            }
-        };
-        let entry = AuditEntry {
-            time: Utc::now(),
-            phase: Some(phase),
-            plugin: "snapshot-hook".into(),
-            plugin_digest: String::new(),
-            host: host.to_string(),
-            program: argv[0].clone(),
-            args: argv[1..].to_vec(),
-            env: env
-                .iter()
-                .map(|(name, value)| AuditEnv::new(name, value, false))
-                .collect(),
-            decision: "configured".into(),
-            status,
-            duration_ms,
-            error,
-        };
-        self.audit
-            .append(&entry)
-            .map_err(|e| format!("audit log unavailable, not run: {e}"))
+/// The audit line of a hook run: `plugin` is `snapshot-hook`, the environment is logged with
+/// its values.
+fn audit_entry(host: &HostId, argv: &[String], env: &[(&str, String)]) -> AuditEntry {
+    AuditEntry {
+        time: Utc::now(),
+        phase: None,
+        plugin: "snapshot-hook".into(),
+        plugin_digest: String::new(),
+        host: host.to_string(),
+        program: argv[0].clone(),
+        args: argv[1..].to_vec(),
+        env: env
+            .iter()
+            .map(|(name, value)| AuditEnv::new(name, value, false))
+            .collect(),
+        decision: "configured".into(),
+        status: None,
+        duration_ms: None,
+        error: None,
     }
 }
 

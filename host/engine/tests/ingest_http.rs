@@ -904,7 +904,9 @@ async fn an_epss_file_shrunk_to_ten_rows_is_refused_unless_forced_and_the_force_
         })
     );
     assert_eq!(
-        patchwave_plugin_host::AuditLog::verify(&audit_path).unwrap(),
+        patchwave_plugin_host::AuditLog::verify(&audit_path, None)
+            .unwrap()
+            .lines(),
         1
     );
 

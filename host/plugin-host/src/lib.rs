@@ -17,7 +17,9 @@ mod plugin;
 mod runtime;
 mod state;
 
-pub use audit::{AuditLog, AuditLogError};
+pub use audit::{
+    AnchorError, AuditAnchor, AuditLog, AuditLogError, AuditStats, Reanchored, RunningCommand,
+};
 pub use cache::CacheError;
 pub use limits::Limits;
 pub use plugin::{LoadedPlugin, PluginGrants};

@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::change::{ChangeKind, ChangeOutcome, Reconciliation};
 use patchwave_core::inventory::inventory_digest;
 use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanStatus};
@@ -34,6 +35,7 @@ use crate::model::{
 };
 use crate::store::Store;
 
+mod audit_anchor;
 mod feeds;
 mod rollouts;
 #[cfg(test)]
@@ -787,6 +789,35 @@ impl Store for SqliteStore {
     async fn rollouts(&self) -> Result<Vec<RolloutSummaryRow>, StoreError> {
         self.run("rollouts", |conn| {
             rollouts::read_rollouts(&conn.transaction()?)
+        })
+        .await
+    }
+
+    async fn audit_anchor(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.run("audit_anchor", |conn| audit_anchor::read(conn))
+            .await
+    }
+
+    async fn advance_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let write = audit_anchor::AnchorWrite::new(head, at)?;
+        self.run("advance_audit_anchor", move |conn| {
+            audit_anchor::advance(conn, &write)
+        })
+        .await
+    }
+
+    async fn reset_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let write = audit_anchor::AnchorWrite::new(head, at)?;
+        self.run("reset_audit_anchor", move |conn| {
+            audit_anchor::reset(conn, &write)
         })
         .await
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{HostId, HostSummary, Installed};
 
@@ -230,4 +231,27 @@ pub trait Store: Send + Sync {
 
     /// Every rollout, newest first.
     async fn rollouts(&self) -> Result<Vec<RolloutSummaryRow>, StoreError>;
+
+    // ----- The audit log's anchor (the head of `<state>/audit.jsonl`, kept apart from it) -----
+
+    /// The audit log's head as last recorded; `None` before the first line was anchored.
+    async fn audit_anchor(&self) -> Result<Option<AuditHead>, StoreError>;
+
+    /// Record `head` (the audit log's last line on disk) if it is past the recorded one.
+    /// A head at or before it changes nothing (another runner's later line was recorded
+    /// first), so the anchor only moves forward. Returns whether it moved. A head with `seq`
+    /// 0 or a hash that is not 64 lowercase hex digits is [`StoreError::InvalidInput`].
+    async fn advance_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Record `head` whatever was recorded before, also an earlier line: an operator
+    /// accepting the log as it is (`patchwave audit reanchor`).
+    async fn reset_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

@@ -128,7 +128,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 
 async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
     let store = ctx.store().await?;
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let plugins = ctx.plugins(&runtime).await?;
     assess_fleet(ctx, store.as_ref(), &plugins).await
 }

@@ -30,7 +30,7 @@ pub enum Command {
 }
 
 async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let path = if name.ends_with(".wasm") || name.contains('/') {
         PathBuf::from(name)
     } else {
@@ -58,7 +58,7 @@ async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::List => {
-            let runtime = ctx.runtime()?;
+            let runtime = ctx.runtime().await?;
             let set = ctx.plugins(&runtime).await?;
             println!(
                 "{:<12} {:<10} {:<16} {:<8} DIGEST",

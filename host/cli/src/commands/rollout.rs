@@ -18,7 +18,7 @@ use patchwave_engine::rollout::{
 };
 use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
-use patchwave_plugin_host::{AuditLog, PluginRuntime};
+use patchwave_plugin_host::PluginRuntime;
 use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
 use patchwave_store::{SqliteStore, Store};
 
@@ -254,7 +254,7 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
     if store.rollout(id).await.map_err(Failure::op)?.is_none() {
         return Err(Failure::new(NOT_FOUND, format!("no rollout `{id}`")));
     }
-    let audit = AuditLog::open(&ctx.config.audit_log).map_err(Failure::op)?;
+    let audit = ctx.audit().await?;
     let now = Utc::now();
     audit_operator(&audit, id, &observation, now).map_err(Failure::op)?;
     let value = serde_json::to_value(&observation).map_err(Failure::op)?;
@@ -293,7 +293,7 @@ struct Loaded {
 impl Loaded {
     async fn open(ctx: &Context) -> Result<Loaded, Failure> {
         let store = ctx.store().await?;
-        let runtime = ctx.runtime()?;
+        let runtime = ctx.runtime().await?;
         let plugins = Arc::new(ctx.plugins(&runtime).await?);
         Ok(Loaded {
             store,

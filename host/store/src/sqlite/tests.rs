@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::{Environment, Freshness, HostId, Installed, OsFacts, ScanStatus};
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -863,11 +864,12 @@ fn row(ecosystem: &str, package: &str, advisory: &str) -> (String, String, Strin
 }
 
 #[test]
-fn the_schema_is_at_version_5() {
-    assert_eq!(migrate::latest(SqliteStore::migrations()), 5);
+fn the_schema_is_at_version_6() {
+    assert_eq!(migrate::latest(SqliteStore::migrations()), 6);
     assert_eq!(SqliteStore::migrations()[2].name, "advisories");
     assert_eq!(SqliteStore::migrations()[3].name, "rollouts");
     assert_eq!(SqliteStore::migrations()[4].name, "change_rollout");
+    assert_eq!(SqliteStore::migrations()[5].name, "audit_anchor");
 }
 
 #[tokio::test]
@@ -885,8 +887,9 @@ async fn a_version_2_database_migrates_to_the_latest_and_keeps_its_hosts() {
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 5);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     assert_eq!(store.rollouts().await.unwrap(), vec![]);
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
     let old = store.host(&HostId::from("old")).await.unwrap().unwrap();
     assert_eq!(old.address, "old.example.internal");
     assert!(store.advisories().await.unwrap().is_empty());
@@ -2164,4 +2167,81 @@ async fn bulk_imports_of_a_full_mirror() {
     let epss_read = started.elapsed();
     assert_eq!((n, view.feed.rows.len()), (300_000, 300_000));
     println!("300,000 EPSS scores: import {epss_import:?}, read {epss_read:?}");
+}
+
+// ----- The audit log's anchor -----
+
+fn head(seq: u64, fill: char) -> AuditHead {
+    AuditHead {
+        seq,
+        hash: fill.to_string().repeat(64),
+    }
+}
+
+#[tokio::test]
+async fn the_audit_anchor_starts_empty_and_only_moves_forward() {
+    let (_dir, store) = file_store();
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
+    assert!(store
+        .advance_audit_anchor(&head(3, 'a'), t(0))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(3, 'a')));
+    // The same line again, or an earlier one (a runner whose later line was recorded
+    // first), changes nothing.
+    assert!(!store
+        .advance_audit_anchor(&head(3, 'b'), t(1))
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_audit_anchor(&head(2, 'c'), t(1))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(3, 'a')));
+    assert!(store
+        .advance_audit_anchor(&head(9, 'd'), t(2))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(9, 'd')));
+    // An operator re-anchoring moves it anywhere, also back.
+    store.reset_audit_anchor(&head(4, 'e'), t(3)).await.unwrap();
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(4, 'e')));
+    // One row, whatever happened.
+    assert_eq!(count(&store, "audit_anchor"), 1);
+}
+
+#[tokio::test]
+async fn two_runners_on_one_file_keep_the_later_audit_head() {
+    let (dir, a) = file_store();
+    let b = SqliteStore::open(dir.path().join("state").join("patchwave.db")).unwrap();
+    assert!(a.advance_audit_anchor(&head(10, 'a'), t(0)).await.unwrap());
+    assert!(!b.advance_audit_anchor(&head(8, 'b'), t(1)).await.unwrap());
+    assert!(b.advance_audit_anchor(&head(11, 'b'), t(1)).await.unwrap());
+    assert_eq!(a.audit_anchor().await.unwrap(), Some(head(11, 'b')));
+}
+
+#[tokio::test]
+async fn an_audit_head_no_line_can_have_is_refused() {
+    let (_dir, store) = file_store();
+    for bad in [
+        head(0, 'a'),
+        AuditHead {
+            seq: 1,
+            hash: "A".repeat(64),
+        },
+        AuditHead {
+            seq: 1,
+            hash: "a".repeat(63),
+        },
+        AuditHead {
+            seq: u64::MAX,
+            hash: "a".repeat(64),
+        },
+    ] {
+        let err = store.advance_audit_anchor(&bad, t(0)).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+        let err = store.reset_audit_anchor(&bad, t(0)).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+    }
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
 }
