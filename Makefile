@@ -9,8 +9,8 @@ PLUGIN_OUT := $(PLUGIN_TARGET_DIR)/$(PLUGIN_TARGET)/release
 
 .PHONY: demo plugins build test lint bench fleet-up fleet-down
 
-# Build the WASM plugins (release; they are small) and install them where the embedded
-# defaults look for them: build/plugins/<name>.wasm.
+# Build the WASM plugins (release; they are small) and install them where `make demo` loads
+# them from: build/plugins/<name>.wasm.
 plugins:
 	@rustup target list --installed | grep -qx $(PLUGIN_TARGET) || rustup target add $(PLUGIN_TARGET)
 	cd plugins && CARGO_TARGET_DIR=$(PLUGIN_TARGET_DIR) $(CARGO) build --release --target $(PLUGIN_TARGET) --locked
@@ -20,13 +20,19 @@ plugins:
 build: plugins
 	$(CARGO) build -p patchwave-cli --locked
 
-# The main job on embedded defaults: scan this machine into ./.patchwave and summarise it.
+# The main job on the embedded config: scan this machine into build/state and summarise it.
+# The directories are named because the binary's defaults are system or home directories
+# (/var/lib/patchwave and /usr/lib/patchwave/plugins for root), never the working directory.
+DEMO_DIRS := --state-dir "$(CURDIR)/build/state" --plugin-dir "$(CURDIR)/build/plugins"
 demo: plugins
-	$(CARGO) run -q -p patchwave-cli --locked -- scan localhost
-	$(CARGO) run -q -p patchwave-cli --locked -- hosts show localhost
+	$(CARGO) run -q -p patchwave-cli --locked -- $(DEMO_DIRS) scan localhost
+	$(CARGO) run -q -p patchwave-cli --locked -- $(DEMO_DIRS) hosts show localhost
 
 # Every test: unit, sandbox, this machine's dpkg, and (as root) the real SSH test fleet.
+# tests/setup --ensure installs what the tests need when run as root (sshd, prometheus,
+# alertmanager, mmdebstrap, the Python CVSS oracle, ...); without root it names the command.
 test: plugins
+	tests/setup --ensure
 	PATCHWAVE_PLUGIN_BUILD=$(PLUGIN_OUT) tests/run
 
 lint:

@@ -1,6 +1,7 @@
 //! The `patchwave` binary: scan this machine, read it back, exit codes, audit tampering.
 
 use patchwave_core::{Environment, HostId, Installed, OsFacts};
+use std::os::unix::fs::PermissionsExt;
 
 use crate::support::Cli;
 
@@ -149,6 +150,174 @@ fn a_tampered_audit_line_is_named() {
     assert!(err.contains("edited"), "{err}");
 }
 
+/// A scan of this machine (any plugin activity writes audit lines); the log's path and
+/// lines.
+fn scanned() -> (Cli, std::path::PathBuf, Vec<Vec<u8>>) {
+    let cli = Cli::new();
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let log = cli.state().join("audit.jsonl");
+    let lines = log_lines(&log);
+    assert!(lines.len() >= 4, "{lines:?}");
+    (cli, log, lines)
+}
+
+fn log_lines(log: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(log).unwrap();
+    bytes
+        .split_inclusive(|b| *b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn write_lines(log: &std::path::Path, lines: &[Vec<u8>]) {
+    std::fs::write(log, lines.concat()).unwrap();
+}
+
+#[test]
+fn audit_lines_that_parse_the_same_but_differ_in_bytes_are_named() {
+    let (cli, log, lines) = scanned();
+    let text = |i: usize| String::from_utf8(lines[i].clone()).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "whitespace",
+            text(2).replacen("\",\"", "\", \"", 1).into_bytes(),
+            "canonical form",
+        ),
+        (
+            // A reader that takes the first `program` sees FORGED; one that takes the last
+            // sees the genuine line, whose hash checks out.
+            "a prepended duplicate key",
+            format!("{{\"program\":\"FORGED\",{}", &text(2)[1..]).into_bytes(),
+            "duplicate key `program`",
+        ),
+        (
+            "a non-UTF-8 byte",
+            {
+                let mut l = lines[2].clone();
+                l[20] = 0xff;
+                l
+            },
+            "not UTF-8",
+        ),
+    ];
+    for (what, line, reason) in cases {
+        let mut edited = lines.clone();
+        edited[2] = line;
+        write_lines(&log, &edited);
+        let (code, out, err) = cli.run(&["audit", "verify"]);
+        assert_eq!(code, 4, "{what}: {out}{err}");
+        assert!(
+            err.contains("line 3") && err.contains(reason),
+            "{what}: {err}"
+        );
+    }
+    write_lines(&log, &lines);
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn a_cut_tail_and_a_log_rewritten_from_scratch_are_found_by_the_stores_anchor() {
+    let (cli, log, lines) = scanned();
+    let n = lines.len();
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("chain intact, {n} lines"))
+            && out.contains(&format!("anchored: the store recorded line {n} ")),
+        "{out}"
+    );
+
+    // Cut the last two lines: what is left is a chain that verifies on its own.
+    write_lines(&log, &lines[..n - 2]);
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!(
+            "the log ends at line {} but the store recorded line {n}",
+            n - 2
+        )),
+        "{err}"
+    );
+    // Every command that opens the log refuses it too, saying what to do.
+    let (code, _, err) = cli.run(&["scan", "localhost"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("audit reanchor"), "{err}");
+
+    // Rewritten from scratch by the real writer: another state directory's scan.
+    let (_other, other_log, _) = scanned();
+    std::fs::copy(&other_log, &log).unwrap();
+    let (code, _, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains(&format!("line {n} has hash")) && err.contains("rewritten"),
+        "{err}"
+    );
+
+    // An operator accepts the log as it is; that is recorded in it, and work goes on.
+    let (code, out, err) = cli.run(&["audit", "reanchor", "--by", "alice", "--reason", "test"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains(&format!("re-anchored at line {}", n + 1)),
+        "{out}"
+    );
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "notice: line {}: re-anchored by alice (test)",
+            n + 1
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_torn_last_line_is_quarantined_and_commands_go_on() {
+    let (cli, log, lines) = scanned();
+    let n = lines.len();
+    // What a crash in the middle of writing one more line leaves.
+    let mut torn = lines.clone();
+    torn.push(lines[n - 1][..lines[n - 1].len() / 2].to_vec());
+    write_lines(&log, &torn);
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("the last line ({}) is torn", n + 1)),
+        "{out}"
+    );
+
+    // The next command moves it aside, records that, and does its work.
+    let (code, out, err) = cli.run(&["scan", "localhost"]);
+    assert!(code == 0 || code == 3, "{out}{err}");
+    let quarantined: Vec<std::path::PathBuf> = std::fs::read_dir(cli.state())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("audit.jsonl.torn-"))
+        .collect();
+    assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+    assert_eq!(std::fs::read(&quarantined[0]).unwrap(), torn[n]);
+    let name = quarantined[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with(&format!("audit.jsonl.torn-{}-", n + 1)),
+        "{name}"
+    );
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("notice: line {}: a torn last line", n + 1)) && out.contains(&name),
+        "{out}"
+    );
+    assert!(!out.contains("is torn"), "{out}");
+}
+
 #[test]
 fn cvss_prints_score_and_severity_and_refuses_malformed_vectors() {
     let cli = Cli::new();
@@ -232,8 +401,26 @@ fn advisories_import_fetches_an_osv_url_from_a_loopback_server() {
     let (code, out, err) = cli.run(&["advisories", "import", "--kev", &missing]);
     assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
     assert_eq!(
+        out,
+        format!(
+            "kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n"
+        )
+    );
+    assert_eq!(err, "error: not imported: kev\n");
+
+    // One feed failing does not stop the others, and the output says which were stored.
+    let (code, out, err) = cli.run(&["advisories", "import", "--osv", &url, "--kev", &missing]);
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert_eq!(
+        out,
+        format!(
+            "osv: 1 documents; 0 advisories new, 0 updated, 1 unchanged\n\
+             kev: not imported, nothing changed: {missing}: answered status 404 (expected 200)\n"
+        )
+    );
+    assert_eq!(
         err,
-        format!("error: {missing}: answered status 404 (expected 200)\n")
+        "error: not imported: kev; imported: osv (each feed is stored on its own)\n"
     );
 }
 
@@ -259,7 +446,13 @@ fn raw_controls(text: &str) -> Vec<char> {
 
 /// Writes into the CLI's store what a scan of `host` would have: facts from `pretty_name`,
 /// these packages, and then, when `error` is given, a failed attempt with that error.
-fn store_scan(cli: &Cli, host: &str, pretty_name: &str, packages: Vec<Installed>, error: Option<&str>) {
+fn store_scan(
+    cli: &Cli,
+    host: &str,
+    pretty_name: &str,
+    packages: Vec<Installed>,
+    error: Option<&str>,
+) {
     use patchwave_store::{HostRecord, ScanOutcome, ScanResult, SqliteStore, Store};
     std::fs::create_dir_all(cli.state()).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -352,7 +545,10 @@ fn host_supplied_text_reaches_the_terminal_escaped() {
         format!("  result:      FAILED: dpkg-query: {HOSTILE_SHOWN}"),
         r"libfoo\x1b[31m	1.0\r2.0	amd64".to_string(),
     ] {
-        assert!(out.lines().any(|l| l == line), "no line {line:?} in:\n{out}");
+        assert!(
+            out.lines().any(|l| l == line),
+            "no line {line:?} in:\n{out}"
+        );
     }
     let (_, out, _) = cli.run(&["hosts", "list"]);
     assert!(out.contains(HOSTILE_SHOWN), "{out}");
@@ -426,7 +622,13 @@ fn a_reader_that_closes_early_ends_the_command_quietly() {
     let packages = (0..50_000)
         .map(|i| package(&format!("package-{i:05}"), "1.0-1"))
         .collect();
-    store_scan(&cli, "localhost", "Debian GNU/Linux 12 (bookworm)", packages, None);
+    store_scan(
+        &cli,
+        "localhost",
+        "Debian GNU/Linux 12 (bookworm)",
+        packages,
+        None,
+    );
     let mut child = cli
         .cmd(&["hosts", "show", "localhost", "--packages"])
         .stdout(std::process::Stdio::piped())
@@ -436,10 +638,19 @@ fn a_reader_that_closes_early_ends_the_command_quietly() {
     let mut stdout = child.stdout.take().unwrap();
     let mut first = [0u8; 64];
     stdout.read_exact(&mut first).unwrap();
-    assert!(first.starts_with(b"host:"), "{:?}", String::from_utf8_lossy(&first));
+    assert!(
+        first.starts_with(b"host:"),
+        "{:?}",
+        String::from_utf8_lossy(&first)
+    );
     drop(stdout);
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     let status = child.wait().unwrap();
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(err, "", "nothing to say about a closed pipe");
@@ -465,11 +676,20 @@ fn bad_arguments_and_values_are_usage_errors_that_name_them() {
 
     let (code, out, err) = cli.run(&["scan", "--concurrency", "0", "localhost"]);
     assert_eq!(code, 2, "{out}{err}");
-    assert!(err.contains("--concurrency") && err.contains("at least 1"), "{err}");
+    assert!(
+        err.contains("--concurrency") && err.contains("at least 1"),
+        "{err}"
+    );
     assert_eq!(out, "", "nothing was scanned");
 
     // A plannable rollout: this machine, scanned, in the config.
-    store_scan(&cli, "localhost", "Debian GNU/Linux 12 (bookworm)", vec![package("acme", "1.0-1")], None);
+    store_scan(
+        &cli,
+        "localhost",
+        "Debian GNU/Linux 12 (bookworm)",
+        vec![package("acme", "1.0-1")],
+        None,
+    );
     let config = cli.dir.path().join("fleet.toml");
     std::fs::write(
         &config,
@@ -477,14 +697,44 @@ fn bad_arguments_and_values_are_usage_errors_that_name_them() {
     )
     .unwrap();
     let c = config.to_str().unwrap();
-    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Debian:12"]);
+    let (code, out, err) = cli.run(&[
+        "-c",
+        c,
+        "rollout",
+        "plan",
+        "--pin",
+        "acme=1.0-2",
+        "--ecosystem",
+        "Debian:12",
+    ]);
     assert_eq!(code, 0, "the valid plan: {out}{err}");
 
-    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Bogus:1"]);
+    let (code, out, err) = cli.run(&[
+        "-c",
+        c,
+        "rollout",
+        "plan",
+        "--pin",
+        "acme=1.0-2",
+        "--ecosystem",
+        "Bogus:1",
+    ]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(err.contains("--ecosystem `Bogus:1`"), "{err}");
-    assert!(err.contains("Debian:<release>") && err.contains("Ubuntu:<yy.mm>[:LTS]"), "{err}");
-    let (code, out, err) = cli.run(&["-c", c, "rollout", "plan", "--pin", "acme=1.0-2", "--ecosystem", "Rocky Linux:9"]);
+    assert!(
+        err.contains("Debian:<release>") && err.contains("Ubuntu:<yy.mm>[:LTS]"),
+        "{err}"
+    );
+    let (code, out, err) = cli.run(&[
+        "-c",
+        c,
+        "rollout",
+        "plan",
+        "--pin",
+        "acme=1.0-2",
+        "--ecosystem",
+        "Rocky Linux:9",
+    ]);
     assert_eq!(code, 2, "{out}{err}");
     assert!(
         err.contains("--ecosystem `Rocky Linux:9`: no loaded plugin orders its versions (the loaded plugins handle: Debian, Ubuntu)"),
@@ -492,13 +742,25 @@ fn bad_arguments_and_values_are_usage_errors_that_name_them() {
     );
 
     for (id, why) in [
-        ("../x", "`../x` may only use letters, digits, `-`, `_` and `.`"),
+        (
+            "../x",
+            "`../x` may only use letters, digits, `-`, `_` and `.`",
+        ),
         ("-rf", "`-rf` must not start with `-` or `.`"),
     ] {
         // `--id=…`: a separate `-rf` would be read as flags before patchwave saw it.
         let flag = format!("--id={id}");
         let (code, out, err) = cli.run(&[
-            "-c", c, "rollout", "start", &flag, "--no-tick", "--pin", "acme=1.0-2", "--ecosystem", "Debian:12",
+            "-c",
+            c,
+            "rollout",
+            "start",
+            &flag,
+            "--no-tick",
+            "--pin",
+            "acme=1.0-2",
+            "--ecosystem",
+            "Debian:12",
         ]);
         assert_eq!(code, 2, "{out}{err}");
         assert_eq!(err, format!("error: --id {why}\n"));
@@ -565,10 +827,16 @@ fn replacing_a_changed_host_key_needs_its_fingerprint_confirmed() {
     assert!(err.contains(&old_fp) && err.contains(&presented), "{err}");
     let command = err.lines().last().unwrap().trim();
     assert!(
-        command.ends_with(&format!(" -c {c} hosts trust h1 --replace --expect-fingerprint {presented}")),
+        command.ends_with(&format!(
+            " -c {c} hosts trust h1 --replace --expect-fingerprint {presented}"
+        )),
         "{err}"
     );
-    assert_eq!(std::fs::read_to_string(&known).unwrap(), enrolled, "known_hosts changed");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        enrolled,
+        "known_hosts changed"
+    );
 
     // At a terminal: both fingerprints shown; anything but `yes` refuses.
     let bin = crate::support::patchwave_bin();
@@ -592,14 +860,24 @@ fn replacing_a_changed_host_key_needs_its_fingerprint_confirmed() {
             .write_all(format!("{answer}\n").as_bytes())
             .unwrap();
         let out = child.wait_with_output().unwrap();
-        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     };
     let (code, shown) = at_terminal("no");
     assert_eq!(code, Some(2), "{shown}");
     assert!(shown.contains(&format!("enrolled:  {old_fp}")), "{shown}");
-    assert!(shown.contains(&format!("presented: {presented}")), "{shown}");
+    assert!(
+        shown.contains(&format!("presented: {presented}")),
+        "{shown}"
+    );
     assert!(shown.contains("not confirmed; nothing recorded"), "{shown}");
-    assert_eq!(std::fs::read_to_string(&known).unwrap(), enrolled, "known_hosts changed");
+    assert_eq!(
+        std::fs::read_to_string(&known).unwrap(),
+        enrolled,
+        "known_hosts changed"
+    );
     let (code, shown) = at_terminal("yes");
     assert_eq!(code, Some(0), "{shown}");
     assert!(shown.contains(&format!("replacing {old_fp}")), "{shown}");
@@ -607,10 +885,216 @@ fn replacing_a_changed_host_key_needs_its_fingerprint_confirmed() {
     // With the fingerprint given, no question is asked.
     std::fs::write(&known, &enrolled).unwrap();
     let mut cmd = cli.cmd(&[
-        "-c", c, "hosts", "trust", "h1", "--replace", "--expect-fingerprint", &presented,
+        "-c",
+        c,
+        "hosts",
+        "trust",
+        "h1",
+        "--replace",
+        "--expect-fingerprint",
+        &presented,
     ]);
     cmd.stdin(std::process::Stdio::null());
     let (code, out, err) = crate::support::run(&mut cmd);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("replacing {old_fp}")), "{out}");
+}
+
+#[test]
+fn without_a_config_root_never_reads_the_working_directory() {
+    use std::os::unix::fs::chown;
+    if patchwave_fs::runner_uid() != 0 {
+        eprintln!("SKIP: this test runs the binary as root");
+        return;
+    }
+    // A folder another user controls, holding what defaults relative to the working
+    // directory used to pick up: a plugin in build/plugins and state in .patchwave.
+    let cwd = tempfile::tempdir().unwrap();
+    let plugins = cwd.path().join("build/plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(
+        crate::support::wasm("patchwave_fixture_hostile"),
+        plugins.join("hostile.wasm"),
+    )
+    .unwrap();
+    let planted = cwd.path().join(".patchwave");
+    std::fs::create_dir(&planted).unwrap();
+    std::fs::write(planted.join("patchwave.db"), "planted").unwrap();
+    std::fs::write(planted.join("audit.jsonl"), "planted\n").unwrap();
+    for p in [
+        cwd.path(),
+        &cwd.path().join("build"),
+        &plugins,
+        &plugins.join("hostile.wasm"),
+        &planted,
+        &planted.join("patchwave.db"),
+        &planted.join("audit.jsonl"),
+    ] {
+        chown(p, Some(65534), Some(65534)).unwrap();
+    }
+
+    // Root's defaults are system paths: give this run an empty /var/lib of its own, in a
+    // private mount namespace, so the real one is not touched.
+    let var_lib = tempfile::tempdir().unwrap();
+    let in_namespace = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c"])
+            .arg(r#"mount --bind "$1" /var/lib && cd "$2" && shift 2 && exec "$@""#)
+            .arg("sh")
+            .arg(var_lib.path())
+            .arg(cwd.path())
+            .arg(crate::support::patchwave_bin())
+            .args(args)
+            .env_remove("PATCHWAVE_CONFIG")
+            .env_remove("PATCHWAVE_PLUGIN_DIR");
+        crate::support::run(&mut cmd)
+    };
+
+    let (code, out, err) = in_namespace(&["hosts", "list"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let state = var_lib.path().join("patchwave");
+    assert!(state.join("patchwave.db").is_file(), "{err}");
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+
+    let (code, out, err) = in_namespace(&["plugin", "list"]);
+    assert!(
+        !out.contains("hostile") && !err.contains("hostile"),
+        "{out}{err}"
+    );
+    if !std::path::Path::new("/usr/lib/patchwave/plugins").exists() {
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            err.contains("no plugins found in /usr/lib/patchwave/plugins"),
+            "{err}"
+        );
+    }
+    // The planted state was neither read nor written.
+    assert_eq!(
+        std::fs::read_to_string(planted.join("patchwave.db")).unwrap(),
+        "planted"
+    );
+    assert_eq!(
+        std::fs::read_to_string(planted.join("audit.jsonl")).unwrap(),
+        "planted\n"
+    );
+    assert!(state.join("audit.jsonl").is_file());
+}
+
+/// The KEV fixture of 2025-03-20 with its release date set to `released`.
+fn kev_dated(released: &str) -> String {
+    let text = std::fs::read_to_string(
+        crate::support::repo().join("host/advisory/tests/data/kev/catalog-2025.03.20.json"),
+    )
+    .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["dateReleased"] = released.into();
+    doc.to_string()
+}
+
+#[test]
+fn advisories_import_refuses_a_hostile_feed_goes_on_and_audits_a_forced_one() {
+    let cli = Cli::new();
+    let write = |name: &str, text: &str| {
+        let path = cli.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let usn = std::fs::read_to_string(
+        crate::support::repo().join("host/advisory/tests/data/ubuntu-usn/USN-6859-1.json"),
+    )
+    .unwrap();
+    let mut pypi: serde_json::Value = serde_json::from_str(&usn).unwrap();
+    pypi["id"] = "PYSEC-2024-9".into();
+    for affected in pypi["affected"].as_array_mut().unwrap() {
+        affected["package"]["ecosystem"] = "PyPI".into();
+    }
+    let osv = write("osv.json", &format!("[{usn},{pypi}]"));
+    let kev_2099 = write("kev-2099.json", &kev_dated("2099-01-01T00:00:00.000Z"));
+    let epss = write(
+        "epss.csv",
+        "#model_version:v2025.03.14,score_date:2025-03-15T12:55:00Z\ncve,epss,percentile\n\
+         CVE-2024-6387,0.9,0.999\n",
+    );
+
+    // The future-dated catalogue is refused; OSV and EPSS are stored all the same.
+    let (code, out, err) = cli.run(&[
+        "advisories",
+        "import",
+        "--osv",
+        &osv,
+        "--kev",
+        &kev_2099,
+        "--epss",
+        &epss,
+    ]);
+    assert_eq!(code, 3, "stdout:\n{out}\nstderr:\n{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("osv: 1 documents; 2 advisories new, 0 updated, 0 unchanged")
+    );
+    let kev_line = lines.next().unwrap();
+    assert!(
+        kev_line.starts_with(
+            "kev: refused, nothing changed: dateReleased 2099-01-01T00:00:00Z is later than now ("
+        ) && kev_line.ends_with(") plus 24 hours (--force --reason R overrides)"),
+        "{kev_line}"
+    );
+    assert_eq!(lines.next(), Some("epss: 1 scores"));
+    assert_eq!(lines.next(), None);
+    assert_eq!(
+        err,
+        "warning: osv: 1 advisories name the ecosystem `PyPI`, which patchwave does not know: \
+         stored, never matched: PYSEC-2024-9\n\
+         error: not imported: kev; imported: osv, epss (each feed is stored on its own)\n"
+    );
+
+    // --force needs a reason.
+    let (code, _, err) = cli.run(&["advisories", "import", "--kev", &kev_2099, "--force"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--reason"), "{err}");
+    assert!(!cli.state().join("audit.jsonl").exists());
+
+    // Forced, the override is audited before the catalogue is stored.
+    let (code, out, err) = cli.run(&[
+        "advisories",
+        "import",
+        "--kev",
+        &kev_2099,
+        "--force",
+        "--reason",
+        "test catalogue from the future",
+        "--by",
+        "alice",
+    ]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next(),
+        Some("kev: 4 added, 0 kept, 0 removed (kept as tombstones)")
+    );
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("  forced (audited): dateReleased 2099-01-01T00:00:00Z is later than"),
+        "{out}"
+    );
+    let audit = crate::support::audit_lines(&cli.state());
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0]["event"], "feed-import-forced");
+    assert_eq!(audit[0]["by"], "alice");
+    assert_eq!(audit[0]["detail"]["feed"], "kev");
+    assert_eq!(audit[0]["detail"]["location"], kev_2099.as_str());
+    assert_eq!(
+        audit[0]["detail"]["reason"],
+        "test catalogue from the future"
+    );
+    assert_eq!(audit[0]["detail"]["refusals"][0]["refusal"], "future");
+    let (code, out, err) = cli.run(&["audit", "verify"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.ends_with("chain intact, 1 lines\n"), "{out}");
 }

@@ -327,3 +327,118 @@ async fn invalid_versions_are_named_without_failing_the_batch() {
     );
     assert_eq!(answers[2], Ok(Ordering::Less));
 }
+
+/// The Debian plugin's manifest as it loads.
+async fn declared() -> Vec<patchwave_core::ExecGrant> {
+    let dir = tempfile::tempdir().unwrap();
+    let debian = debian_plugin(dir.path(), PluginGrants::List(vec![])).await;
+    debian.manifest().wants.clone()
+}
+
+fn config_grants(text: &str, name: &str) -> Vec<patchwave_core::ExecGrant> {
+    let config =
+        patchwave_engine::Config::from_toml(text, name, std::path::Path::new("/")).unwrap();
+    match config.plugin("debian").grants {
+        patchwave_engine::config::GrantsConfig::List(list) => list,
+        other => panic!("{name}: {other:?}"),
+    }
+}
+
+/// Operators copy these files: every grant in them must be exactly a declaration of the
+/// plugin, or `plugin inspect` shows it DENIED and the command it stands for never runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_configs_grant_exactly_what_the_plugin_declares() {
+    let wants = declared().await;
+    let deploy = crate::support::repo().join("deploy/config");
+    // example.toml with its commented-out change grants switched on: every declaration, in
+    // the manifest's order.
+    let example = std::fs::read_to_string(deploy.join("example.toml")).unwrap();
+    let all_on: String = example
+        .lines()
+        .map(|l| match l.strip_prefix("  # { program") {
+            Some(rest) => format!("  {{ program{rest}\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    assert_eq!(config_grants(&all_on, "example.toml"), wants);
+    // As shipped it grants a scan's reads, each exactly as declared.
+    let scan = config_grants(&example, "example.toml");
+    assert_eq!(scan.len(), 7, "{scan:#?}");
+    let embedded = std::fs::read_to_string(deploy.join("embedded.toml")).unwrap();
+    let defaults = config_grants(&embedded, "embedded.toml");
+    assert_eq!(defaults, scan);
+    for g in &defaults {
+        assert!(wants.contains(g), "{g} is not a declaration");
+        assert!(g.env.is_empty() && !g.args.iter().any(|a| a.contains("install")));
+    }
+}
+
+/// The declared apt commands, run on this machine's real apt with `-s` (simulate): apt
+/// accepts `--no-remove` beside `--allow-downgrades --allow-change-held-packages`, and
+/// `APT::Cmd::Pattern-Only` keeps a name that is no package from being read as a regular
+/// expression.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_declared_apt_commands_are_accepted_by_this_machines_apt() {
+    if !is_debian_like() || !std::path::Path::new("/usr/bin/apt-get").exists() {
+        eprintln!("SKIP: this machine has no apt");
+        return;
+    }
+    let wants = declared().await;
+    let find = |program: &str, has: &[&str]| {
+        wants
+            .iter()
+            .find(|g| g.program == program && has.iter().all(|h| g.args.iter().any(|a| a == h)))
+            .unwrap_or_else(|| panic!("no {program} grant with {has:?}"))
+            .clone()
+    };
+    let version = on_this_machine(&["dpkg-query", "-W", "-f", "${Version}", "dpkg"]);
+    let pin = format!("dpkg={version}");
+    // `-s` first makes the real runs simulations too (apt takes no lock when simulating).
+    let run = |grant: &patchwave_core::ExecGrant, tail: &str| {
+        let (last, fixed) = grant.args.split_last().unwrap();
+        assert_eq!(
+            (last.as_str(), fixed.last().map(String::as_str)),
+            ("**", Some("--")),
+            "{grant}"
+        );
+        let mut cmd = Command::new(&grant.program);
+        if fixed.first().map(String::as_str) != Some("-s") {
+            cmd.arg("-s");
+        }
+        cmd.args(fixed)
+            .arg(tail)
+            .env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for e in &grant.env {
+            cmd.env(&e.name, &e.value);
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let rollback = find(
+        "apt-get",
+        &[
+            "install",
+            "--allow-change-held-packages",
+            "--no-remove",
+            "-y",
+        ],
+    );
+    let simulated_rollback = find("apt-get", &["-s", "install", "--no-remove"]);
+    let install = find("apt-get", &["install", "-y", "--no-remove"]);
+    for grant in [&rollback, &simulated_rollback, &install] {
+        let (status, out) = run(grant, &pin);
+        assert_eq!(status, Some(0), "{grant}\n{out}");
+        assert!(out.contains("0 to remove"), "{grant}\n{out}");
+    }
+    // `les.` is a well-formed package name; as a regular expression it matches dozens.
+    let remove = find("apt-get", &["remove", "-y"]);
+    let (status, out) = run(&remove, "les.");
+    assert_eq!(status, Some(100), "{out}");
+    assert!(out.contains("Unable to locate package les."), "{out}");
+    assert!(!out.contains("Remv"), "{out}");
+}

@@ -14,3 +14,4 @@ mod findings;
 mod fleet;
 mod rollouts;
 mod sandbox;
+mod trust;

@@ -4,7 +4,8 @@
 //! hosts (dpkg's database and log, the health endpoint), not only through patchwave.
 //!
 //! Hosts: h21 (non-prod), h22, h23 the bad version; h24–h27 the failing postinst; h28
-//! (non-prod), h29, h30 the kills; h31–h33 the lost host; h34, h35 snapshot hooks.
+//! (non-prod), h29, h30 the kills; h31–h33 the lost host; h34, h35 snapshot hooks; h36
+//! (non-prod), h37–h39 a version whose dependencies move too, rolled back whole.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -441,6 +442,193 @@ fn tick_until_done(config: &Path, id: &str, kill_at: Option<Duration>) -> bool {
     }
 }
 
+/// `dpkg-query` of a package inside the host: `(state, version)`, `("un", "")` when dpkg
+/// knows nothing of it.
+fn package_inside(fleet: &Fleet, host: &str, package: &str) -> (String, String) {
+    let (code, out) = fleet.inside_status(
+        host,
+        &[
+            "dpkg-query",
+            "-W",
+            "-f=${db:Status-Abbrev}|${Version}",
+            package,
+        ],
+    );
+    if code != 0 {
+        return ("un".into(), String::new());
+    }
+    let (status, version) = out.split_once('|').unwrap();
+    (status.trim().to_string(), version.to_string())
+}
+
+/// acme-api 1.0-2 needs acme-lib >= 2.1 (the hosts have 2.0-1) and acme-extra (which they do
+/// not have). The plan resolves the whole transaction at the canary and lists both
+/// dependencies in the manifest; the canary and the first wave install exactly that set.
+/// acme-api's postinst fails on one host of the first wave (over its budget of none), the
+/// rollout halts and rolls back every host it touched — and every package the apply changed
+/// comes back off, read inside the hosts: acme-api and acme-lib at their old versions (held
+/// there), acme-extra gone. The second wave never sees any of it.
+#[test]
+fn a_version_that_moves_its_dependencies_is_rolled_back_whole() {
+    let fleet = fleet_or_skip!();
+    let dir = tempfile::tempdir().unwrap();
+    let hosts = ["h36", "h37", "h38", "h39"];
+    let config = fleet.config_with(
+        dir.path(),
+        &hosts,
+        &fleet.known_hosts(),
+        "[rollout]\nsoak = \"1s\"\nwaves = [50, 100]\nrollback_scope = \"all\"\n\
+         stage_budget = { max_failed_percent = 0 }\n",
+    );
+    let before = |h: &str| {
+        assert_eq!(
+            package_inside(&fleet, h, "acme-api"),
+            ("ii".into(), "1.0-1".into()),
+            "{h}"
+        );
+        assert_eq!(
+            package_inside(&fleet, h, "acme-lib"),
+            ("ii".into(), "2.0-1".into()),
+            "{h}"
+        );
+        assert_eq!(
+            package_inside(&fleet, h, "acme-extra"),
+            ("un".into(), String::new()),
+            "{h}"
+        );
+    };
+    for h in hosts {
+        before(h);
+    }
+    scan_ok(&config);
+    let pin = [
+        "--pin",
+        "acme-api=1.0-2",
+        "--ecosystem",
+        "Debian:12",
+        "--class",
+        "high",
+    ];
+    let mut args = vec!["rollout", "plan"];
+    args.extend(pin);
+    let (code, plan, err) = patchwave(&config, &args);
+    assert_eq!(code, 0, "{plan}{err}");
+    for line in [
+        "  Debian:12 acme-api = 1.0-2",
+        "  Debian:12 acme-extra = 1.0-1 (dependency, resolved at the canary)",
+        "  Debian:12 acme-lib = 2.1-1 (dependency, resolved at the canary)",
+    ] {
+        assert!(
+            plan.lines().any(|l| l == line),
+            "no {line:?} in:
+{plan}"
+        );
+    }
+    assert!(err.contains("dependencies resolved on: h36"), "{err}");
+    let canary = plan
+        .lines()
+        .find(|l| l.starts_with("  h36 "))
+        .unwrap_or_else(|| {
+            panic!(
+                "no canary line in:
+{plan}"
+            )
+        });
+    for part in [
+        "acme-api 1.0-1 -> 1.0-2",
+        "acme-lib 2.0-1 -> 2.1-1",
+        "acme-extra absent -> 1.0-1",
+        "downgrade acme-lib to 2.0-1",
+        "uninstall acme-extra",
+    ] {
+        assert!(
+            canary.contains(part),
+            "{part:?} missing from the canary's line: {canary}"
+        );
+    }
+    // The first wave's first host will fail acme-api's postinst.
+    let wave1: Vec<String> = plan
+        .lines()
+        .skip_while(|l| !l.starts_with("wave 1:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(wave1.len(), 2, "{plan}");
+    let failing = wave1[0].clone();
+    fleet.inside(&failing, &["touch", "/etc/acme-api.fail"]);
+
+    let mut args = vec!["rollout", "start", "--no-tick", "--id", "ro-deps"];
+    args.extend(pin);
+    let (code, out, err) = patchwave(&config, &args);
+    assert_eq!(code, 0, "{out}{err}");
+    tick_until_done(&config, "ro-deps", None);
+    fleet.inside(&failing, &["rm", "-f", "/etc/acme-api.fail"]);
+
+    let state = stored(&config, "ro-deps");
+    assert_eq!(status_word(&state), "rolled-back", "{state:#}");
+    let deps = &state["rollout"]["plan"]["manifest"]["dependencies"];
+    assert_eq!(
+        deps,
+        &serde_json::json!([
+            {"ecosystem": "Debian:12", "name": "acme-extra", "version": "1.0-1"},
+            {"ecosystem": "Debian:12", "name": "acme-lib", "version": "2.1-1"},
+        ]),
+        "the stored manifest lists the dependencies"
+    );
+    let wave2 = stage_hosts(&state, "wave 2");
+    let touched: Vec<String> = std::iter::once("h36".to_string())
+        .chain(wave1.clone())
+        .collect();
+    for h in &touched {
+        // The whole transaction went on (the failing host got as far as the failed postinst)…
+        assert!(
+            ever_installed(&fleet, h, "acme-lib", "2.1-1"),
+            "{h} upgraded acme-lib"
+        );
+        assert!(
+            ever_installed(&fleet, h, "acme-extra", "1.0-1"),
+            "{h} installed acme-extra"
+        );
+        assert!(
+            ever_installed(&fleet, h, "acme-api", "1.0-2"),
+            "{h} unpacked acme-api"
+        );
+        // …and came back off whole.
+        assert_eq!(host_words(&state, h).1, "rolled-back", "{h}: {state:#}");
+        assert_eq!(
+            package_inside(&fleet, h, "acme-api"),
+            ("hi".into(), "1.0-1".into()),
+            "{h}"
+        );
+        assert_eq!(
+            package_inside(&fleet, h, "acme-lib"),
+            ("hi".into(), "2.0-1".into()),
+            "{h}"
+        );
+        let extra = package_inside(&fleet, h, "acme-extra");
+        assert!(
+            extra.0 == "un" || extra.0 == "rc",
+            "{h}: acme-extra is {extra:?}, not removed"
+        );
+        assert_eq!(
+            dpkg_log_count(&fleet, h, "upgrade", "acme-lib", "2.0-1"),
+            1,
+            "{h}"
+        );
+    }
+    assert_eq!(host_words(&state, &failing).0, "failed");
+    for h in &wave2 {
+        assert_eq!(
+            host_words(&state, h),
+            ("pending".into(), "not-requested".into()),
+            "{h}"
+        );
+        before(h);
+        assert!(!ever_installed(&fleet, h, "acme-lib", "2.1-1"), "{h}");
+    }
+}
+
 /// What must come out the same whether or not the runner was killed: the status, every
 /// host's phase and rollback, every stage's phase.
 fn final_shape(state: &Value) -> Value {
@@ -458,17 +646,19 @@ fn final_shape(state: &Value) -> Value {
     })
 }
 
-/// Per host, the `(start, end)` audit lines of the commands that carry `arg` (the apply's
-/// `name=version`). A start is written before the command is sent and an end after it
-/// returned, so a command cut off by a killed runner has a start and no end.
+/// Per host, the `(start, end)` audit lines of the `apt-get install` runs that carry `arg`
+/// (the apply's `name=version`; the simulations that resolve and check each apply first,
+/// `apt-get -s ...`, carry it too and are not counted). A start is written before the
+/// command is sent and an end after it returned, so a command cut off by a killed runner has
+/// a start and no end.
 fn audited(audit: &Path, arg: &str) -> BTreeMap<String, (usize, usize)> {
     let mut counts: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for line in std::fs::read_to_string(audit).unwrap().lines() {
         let v: Value = serde_json::from_str(line).unwrap();
-        if !v["args"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| x == arg))
-        {
+        let args = v["args"].as_array();
+        if !args.is_some_and(|a| {
+            a.first().is_some_and(|x| x == "install") && a.iter().any(|x| x == arg)
+        }) {
             continue;
         }
         let entry = counts

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use patchwave_core::{Change, ExecGrant, PluginError};
+use patchwave_core::{Change, EnvGrant, ExecGrant, PluginError};
 use patchwave_plugin_host::{Limits, LoadError, LoadedPlugin, PluginGrants, PluginRuntime};
 use patchwave_transport::{LocalTransport, Transport};
 
@@ -11,19 +11,20 @@ use crate::support::{audit_lines, load, local, runtime, wasm};
 
 const CANARY: &str = "/tmp/patchwave-hostile-canary";
 
+fn grant(program: &str, args: &[&str]) -> ExecGrant {
+    ExecGrant {
+        program: program.into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        each: None,
+        env: vec![],
+    }
+}
+
 fn grants() -> PluginGrants {
     // `echo` and `head` are granted; `touch` is declared by the plugin but not granted here.
     PluginGrants::List(vec![
-        ExecGrant {
-            program: "echo".into(),
-            args: vec!["**".into()],
-            env: vec![],
-        },
-        ExecGrant {
-            program: "head".into(),
-            args: vec!["-c".into(), "*".into(), "/dev/zero".into()],
-            env: vec![],
-        },
+        grant("echo", &["**"]),
+        grant("head", &["-c", "*", "/dev/zero"]),
     ])
 }
 
@@ -40,12 +41,44 @@ async fn hostile(rt: &PluginRuntime, limits: Limits) -> LoadedPlugin {
     load(rt, "patchwave_fixture_hostile", grants(), limits).await
 }
 
+/// The hostile fixture with these grants and the test limits.
+async fn hostile_granted(rt: &PluginRuntime, grants: PluginGrants) -> LoadedPlugin {
+    load(rt, "patchwave_fixture_hostile", grants, limits()).await
+}
+
+/// The audit log's last line.
+fn last_line(dir: &std::path::Path) -> serde_json::Value {
+    audit_lines(dir).pop().unwrap()
+}
+
 fn behave(what: &str) -> Vec<Change> {
     vec![Change {
         name: what.into(),
         from: None,
         to: "0".into(),
     }]
+}
+
+/// The `env` behaviour: `printenv NAME` with `NAME=VALUE` set.
+fn set_env(name: &str, value: &str) -> Vec<Change> {
+    let mut changes = behave("env");
+    changes.push(Change {
+        name: name.into(),
+        from: None,
+        to: value.into(),
+    });
+    changes
+}
+
+/// The `tail` behaviour: `/bin/echo ARGS…`.
+fn tail(args: &[&str]) -> Vec<Change> {
+    let mut changes = behave("tail");
+    changes.extend(args.iter().map(|a| Change {
+        name: a.to_string(),
+        from: None,
+        to: "0".into(),
+    }));
+    changes
 }
 
 /// After any fault the same loaded plugin must still serve calls.
@@ -327,7 +360,12 @@ async fn compiled_components_are_cached_by_digest() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(dir.path());
     let first = hostile(&rt, limits()).await;
-    let cached: Vec<_> = walk(&dir.path().join("cache"));
+    // The cache holds its key (see trust.rs) and exactly one entry, named by the digest.
+    let key = dir.path().join("cache/cache.key");
+    let (keys, cached): (Vec<_>, Vec<_>) = walk(&dir.path().join("cache"))
+        .into_iter()
+        .partition(|p| *p == key);
+    assert_eq!(keys, vec![key]);
     assert_eq!(cached.len(), 1, "{cached:?}");
     assert!(cached[0]
         .to_string_lossy()
@@ -389,4 +427,237 @@ async fn many_calls_run_concurrently_each_in_a_fresh_store() {
         }
     }
     assert_eq!((ok, trapped), (12, 4));
+}
+
+/// The audit lines of `program`'s requests with this first argument.
+fn audited<'a>(
+    lines: &'a [serde_json::Value],
+    program: &str,
+    arg0: &str,
+) -> Vec<&'a serde_json::Value> {
+    lines
+        .iter()
+        .filter(|l| l["program"] == program && l["args"][0] == arg0)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_values_are_granted_exactly_and_audited_in_full() {
+    // debconf evaluates DEBIAN_FRONTEND in a Perl `eval`: whoever picks its value picks the
+    // code every maintainer script runs as root. The plugin declares "any value"; the
+    // operator grants the same pattern, then a literal.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let any = ExecGrant {
+        env: vec![EnvGrant::new("DEBIAN_FRONTEND", "*")],
+        ..grant("printenv", &["DEBIAN_FRONTEND"])
+    };
+    let plugin = hostile_granted(
+        &rt,
+        PluginGrants::List(vec![grant("echo", &["**"]), any.clone()]),
+    )
+    .await;
+    let evil = format!("readline; system(\"touch {CANARY}\")");
+    let _ = std::fs::remove_dir_all(CANARY);
+    let _ = std::fs::remove_file(CANARY);
+    let err = plugin
+        .apply(local(), &set_env("DEBIAN_FRONTEND", &evil))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Denied { message } if message.contains("printenv") && message.contains("not declared") && message.contains("DEBIAN_FRONTEND=readline; system(")),
+        "{err:?}"
+    );
+    assert!(!std::path::Path::new(CANARY).exists());
+    let ok = plugin
+        .apply(local(), &set_env("DEBIAN_FRONTEND", "noninteractive"))
+        .await
+        .unwrap();
+    assert_eq!(ok.output, "noninteractive\n");
+    let lines = audit_lines(dir.path());
+    let lines = audited(&lines, "printenv", "DEBIAN_FRONTEND");
+    let env = |value: &str| serde_json::json!([{"name": "DEBIAN_FRONTEND", "value": value}]);
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    assert_eq!(lines[0]["decision"], "denied-undeclared");
+    assert_eq!(lines[0]["env"], env(&evil));
+    for line in &lines[1..] {
+        assert_eq!(line["decision"], "allowed");
+        assert_eq!(line["env"], env("noninteractive"));
+    }
+
+    // The operator's literal wins over the plugin's "any".
+    let literal = ExecGrant {
+        env: vec![EnvGrant::new("DEBIAN_FRONTEND", "noninteractive")],
+        ..any
+    };
+    let plugin = hostile_granted(&rt, PluginGrants::List(vec![literal])).await;
+    let err = plugin
+        .apply(local(), &set_env("DEBIAN_FRONTEND", "Readline"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PluginError::Denied { message } if message.contains("not granted")),
+        "{err:?}"
+    );
+    let last = last_line(dir.path());
+    assert_eq!(last["decision"], "denied-not-granted");
+    assert_eq!(last["env"], env("Readline"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secret_env_values_are_audited_as_their_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let plugin = hostile_granted(&rt, PluginGrants::Manifest).await;
+    let report = plugin
+        .apply(local(), &set_env("PATCHWAVE_TOKEN", "s3cret"))
+        .await
+        .unwrap();
+    assert_eq!(report.output, "s3cret\n");
+    let text = std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap();
+    assert!(!text.contains("s3cret"), "{text}");
+    let lines = audit_lines(dir.path());
+    let lines = audited(&lines, "printenv", "PATCHWAVE_TOKEN");
+    assert_eq!(lines.len(), 2);
+    for line in lines {
+        assert_eq!(
+            line["env"],
+            serde_json::json!([{
+                "name": "PATCHWAVE_TOKEN",
+                // sha256("s3cret")
+                "sha256": "1ec1c26b50d5d3c58d9583181af8076655fe00756bf7285940ba3670f99fcba0",
+            }])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn env_names_the_host_owns_are_forbidden_at_request_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let plugin = hostile_granted(&rt, PluginGrants::Manifest).await;
+    for (name, why) in [
+        ("PATH", "`PATH` is refused"),
+        ("LD_PRELOAD", "`LD_PRELOAD` is refused"),
+        ("A=B", "\"A=B\" is not a variable name"),
+        ("", "\"\" is not a variable name"),
+    ] {
+        let err = plugin
+            .apply(local(), &set_env(name, "/tmp/x"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, PluginError::Denied { message } if message.contains("is forbidden") && message.contains(why)),
+            "{name}: {err:?}"
+        );
+        let last = last_line(dir.path());
+        assert_eq!(last["decision"], "denied-forbidden", "{name}");
+        assert_eq!(
+            last["env"],
+            serde_json::json!([{"name": name, "value": "/tmp/x"}])
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tails_that_would_install_a_file_or_remove_a_package_are_denied_and_audited() {
+    // The plugin declares `/bin/echo **`; the operator grants apt's shapes with typed
+    // tails, as for the Debian plugin. (`/bin/echo` stands in for apt-get: nothing runs
+    // whatever the outcome.)
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let typed = |args: &[&str], each: &str| ExecGrant {
+        each: Some(each.into()),
+        ..grant("/bin/echo", args)
+    };
+    let plugin = hostile_granted(
+        &rt,
+        PluginGrants::List(vec![
+            typed(&["install", "--", "**"], "<package>=<version>"),
+            typed(&["remove", "--", "**"], "<package>"),
+        ]),
+    )
+    .await;
+    for args in [
+        &["install", "--", "/tmp/x.deb"][..],
+        &["install", "--", "acme=1.0-2", "./x.deb"],
+        &["install", "--", "openssh-server=1:9.2p1-2-"],
+        &["remove", "--", "openssh-server-"],
+        &["remove", "--", "acme+"],
+        &["remove", "--", "-oAPT::Get::AutomaticRemove=1"],
+    ] {
+        let err = plugin.apply(local(), &tail(args)).await.unwrap_err();
+        assert!(
+            matches!(&err, PluginError::Denied { message } if message.contains("not granted")),
+            "{args:?}: {err:?}"
+        );
+        let last = last_line(dir.path());
+        assert_eq!(last["decision"], "denied-not-granted", "{args:?}");
+        assert_eq!(last["args"], serde_json::json!(args));
+    }
+    let ok = plugin
+        .apply(
+            local(),
+            &tail(&["install", "--", "acme=1.0-2", "zlib1g:i386=1:1.3"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.output, "install -- acme=1.0-2 zlib1g:i386=1:1.3\n");
+    let ok = plugin
+        .apply(local(), &tail(&["remove", "--", "g++:amd64"]))
+        .await
+        .unwrap();
+    assert_eq!(ok.output, "remove -- g++:amd64\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_env_names_are_refused_at_manifest_and_grant_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(dir.path());
+    let err = rt
+        .load(
+            &wasm("patchwave_fixture_greedy"),
+            PluginGrants::Manifest,
+            Limits::default(),
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(&err, LoadError::Config { .. }), "{err:?}");
+    for needle in [
+        "manifest wants `apt-get`: env `PATH` is refused",
+        "manifest wants `apt-get`: env `LD_PRELOAD` is refused",
+        "manifest wants `apt-get`: env name \"A=B\" is not a variable name",
+        "manifest wants `apt-get`: env name \"\" is not a variable name",
+        "manifest wants `apt-get`: each `<pkg>`: unknown class `<pkg>`",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
+
+    // The operator's grants are checked the same way, for a plugin that asks for nothing
+    // wrong.
+    let bad = ExecGrant {
+        env: ["PATH", "LD_PRELOAD", "A=B", ""]
+            .iter()
+            .map(|n| EnvGrant::new(n, "x"))
+            .collect(),
+        ..grant("echo", &["**"])
+    };
+    let err = rt
+        .load(
+            &wasm("patchwave_fixture_hostile"),
+            PluginGrants::List(vec![bad]),
+            limits(),
+        )
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    for needle in [
+        "grant `echo`: env `PATH` is refused",
+        "grant `echo`: env `LD_PRELOAD` is refused",
+        "grant `echo`: env name \"A=B\"",
+        "grant `echo`: env name \"\"",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in {text}");
+    }
 }

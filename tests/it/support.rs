@@ -307,7 +307,7 @@ impl Fleet {
         );
         for id in hosts {
             let h = self.host(id);
-            let env = if matches!(*id, "h01" | "h02" | "h16" | "h21" | "h28") {
+            let env = if matches!(*id, "h01" | "h02" | "h16" | "h21" | "h28" | "h36") {
                 "non-prod"
             } else {
                 "prod"
@@ -402,7 +402,12 @@ impl HostKeyServer {
         std::fs::create_dir_all("/run/sshd").unwrap(); // privilege-separation directory
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("host_key");
-        stdout_of(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", ""]).arg("-f").arg(&key));
+        stdout_of(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", ""])
+                .arg("-f")
+                .arg(&key),
+        );
         let config = format!(
             "ListenAddress 127.0.0.1\nHostKey {}\nPidFile none\nUsePAM no\nLogLevel INFO\n",
             key.display()
@@ -443,11 +448,15 @@ impl HostKeyServer {
 
     /// The host key's `SHA256:…` fingerprint, as ssh-keygen prints it.
     pub fn fingerprint(&self) -> String {
-        stdout_of(Command::new("ssh-keygen").arg("-lf").arg(self.dir.path().join("host_key.pub")))
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
+        stdout_of(
+            Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(self.dir.path().join("host_key.pub")),
+        )
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
     }
 }
 

@@ -8,6 +8,8 @@
 //!   them apply to a host.
 //! - [`osv`], [`kev`], [`epss`]: parsers. A malformed record is reported as [`Rejected`] and
 //!   skipped; only a document that cannot be read at all is an error.
+//! - [`feed`]: when a feed may replace what is stored (empty, shrunk, future-dated or older
+//!   feeds are refused unless forced) and how far a feed with rejected records may prune.
 //! - [`matching`]: an index by (ecosystem, package) and the two-phase evaluation of OSV
 //!   ranges: [`AdvisoryIndex::pairs_needed`] lists the version comparisons, the caller has
 //!   them answered in one batch, then [`AdvisoryIndex::evaluate`] uses the answers.
@@ -19,6 +21,7 @@
 pub mod classify;
 pub mod ecosystem;
 pub mod epss;
+pub mod feed;
 pub mod finding;
 pub mod kev;
 pub mod matching;
@@ -35,6 +38,10 @@ mod timestamp;
 pub use classify::{classify, Class, CvssScorer, Evidence, Intel, Rule, ThreatIntel, Verdict};
 pub use ecosystem::{ecosystems_for_host, Ecosystem, PackageNaming, UbuntuChannel, VersionFamily};
 pub use epss::{parse_epss, EpssFeed, EpssRow};
+pub use feed::{
+    osv_refusals, prune_for, refusals, unknown_ecosystems, FeedKind, FeedStamp, OsvLocation, Prune,
+    Refusal, UnknownEcosystem, MAX_CLOCK_SKEW, SHRINK_PERCENT,
+};
 pub use finding::{
     AdvisoryCves, Assessment, Assessor, ExclusionStatus, Finding, FixedIn, HostRef, Vulnerability,
 };

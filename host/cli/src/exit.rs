@@ -8,7 +8,7 @@ pub const OPERATIONAL: u8 = 1;
 pub const USAGE: u8 = 2;
 /// Some hosts failed.
 pub const PARTIAL: u8 = 3;
-/// Audit chain broken.
+/// Audit log broken, cut or rewritten.
 pub const AUDIT_BROKEN: u8 = 4;
 /// Not found.
 pub const NOT_FOUND: u8 = 5;

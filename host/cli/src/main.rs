@@ -8,7 +8,7 @@
 //! | 1 | operational failure (store, plugin runtime, IO) |
 //! | 2 | usage or configuration error |
 //! | 3 | scan finished, but at least one host failed (each is recorded) |
-//! | 4 | audit log chain broken |
+//! | 4 | audit log broken, cut or rewritten (`audit verify`, or any command opening it) |
 //! | 5 | not found (unknown host, unknown plugin) |
 //! | 141 | stdout was closed early (e.g. piped into `head`); the command stopped quietly |
 
@@ -31,7 +31,8 @@ use crate::exit::Failure;
 #[command(name = "patchwave", version, about, long_about = None)]
 struct Cli {
     /// Configuration file (TOML). Without one, embedded defaults are used: local scans only,
-    /// state in ./.patchwave, plugins from ./build/plugins.
+    /// state in /var/lib/patchwave and plugins from /usr/lib/patchwave/plugins as root,
+    /// else in ~/.local/state/patchwave and ~/.local/share/patchwave/plugins (XDG).
     #[arg(long, short = 'c', global = true, env = "PATCHWAVE_CONFIG")]
     config: Option<PathBuf>,
 
@@ -123,7 +124,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         return commands::cvss::run(vector);
     }
     let ctx = setup::Context::new(cli.config, cli.state_dir, cli.plugin_dir)?;
-    match cli.command {
+    let result = match cli.command {
         Command::Scan(args) => commands::scan::run(&ctx, args).await,
         Command::Hosts { command } => commands::hosts::run(&ctx, command).await,
         Command::Plugin { command } => commands::plugin::run(&ctx, command).await,
@@ -132,5 +133,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Findings(args) => commands::findings::run(&ctx, args).await,
         Command::Rollout { command } => commands::rollout::run(&ctx, command).await,
         Command::Cvss { vector } => commands::cvss::run(&vector),
-    }
+    };
+    ctx.close().await;
+    result
 }

@@ -111,7 +111,10 @@ mod tests {
             value,
             "the same JSON value"
         );
-        assert!(safe.contains(r"\u009b") && safe.contains(r"\u001b"), "{safe}");
+        assert!(
+            safe.contains(r"\u009b") && safe.contains(r"\u001b"),
+            "{safe}"
+        );
     }
 
     fn is_unsafe_in_output(c: char) -> bool {

@@ -65,7 +65,13 @@ mod tests {
 
     #[test]
     fn ids_are_plain_names() {
-        for ok in ["h01", "localhost", "web-1.prod_eu", "ro-3f2a-20260101120000", "a"] {
+        for ok in [
+            "h01",
+            "localhost",
+            "web-1.prod_eu",
+            "ro-3f2a-20260101120000",
+            "a",
+        ] {
             assert_eq!(check_id(ok), Ok(()), "{ok}");
         }
         assert_eq!(check_id(""), Err(IdError::Empty));
@@ -77,7 +83,11 @@ mod tests {
             );
         }
         for bad in ["-rf", ".hidden", "..", "."] {
-            assert_eq!(check_id(bad), Err(IdError::Start { id: bad.into() }), "{bad}");
+            assert_eq!(
+                check_id(bad),
+                Err(IdError::Start { id: bad.into() }),
+                "{bad}"
+            );
         }
         let long = "a".repeat(254);
         assert_eq!(

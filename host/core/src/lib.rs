@@ -15,7 +15,9 @@ pub mod text;
 
 pub use duration::{DurationError, HumanDuration};
 pub use fleet::{Environment, HostId};
+pub use grant::{EnvGrant, ExecGrant, ExecRequest, GrantDecision};
 pub use id::{check_id, IdError};
-pub use grant::{ExecGrant, ExecRequest, GrantDecision};
 pub use inventory::{Freshness, HostSummary, Installed, OsFacts, ScanStatus};
-pub use plugin::{ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep};
+pub use plugin::{
+    ApplyReport, Change, Manifest, PackageOutcome, Pin, PluginError, RollbackStep, Transaction,
+};

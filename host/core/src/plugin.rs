@@ -6,7 +6,7 @@ use thiserror::Error;
 use crate::grant::ExecGrant;
 
 /// Who a plugin is and what it asks to run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Manifest {
     /// Plugin name, e.g. `debian`.
     pub name: String,
@@ -38,6 +38,18 @@ pub struct Pin {
     pub name: String,
     /// Version held.
     pub version: String,
+}
+
+/// What an apply would do on a host, from the package manager's simulation: every package it
+/// would install, upgrade or downgrade (dependencies included) and every package it would
+/// remove.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    /// Packages that would be installed or move to another version, each with its version now
+    /// (`None` = not installed) and the exact version it would get.
+    pub changes: Vec<Change>,
+    /// Packages that would be removed, at the version installed now.
+    pub removals: Vec<Pin>,
 }
 
 /// One step of a recorded rollback.

@@ -89,7 +89,12 @@ mod tests {
 
     #[test]
     fn ordinary_text_is_borrowed_unchanged() {
-        for text in ["Debian GNU/Linux 12 (bookworm)", "Ubuntu 22.04.4 LTS", "µ ü 日本", ""] {
+        for text in [
+            "Debian GNU/Linux 12 (bookworm)",
+            "Ubuntu 22.04.4 LTS",
+            "µ ü 日本",
+            "",
+        ] {
             assert!(matches!(escape_line(text), Cow::Borrowed(t) if t == text));
             assert!(matches!(escape_text(text), Cow::Borrowed(t) if t == text));
         }

@@ -6,8 +6,9 @@
 //! ```
 //!
 //! Drives a real rollout end to end through `patchwave_engine::rollout::Executor`: the real
-//! Debian plugin (wasm, every exec grant-checked and audited to a real hash-chained log), a
-//! real SQLite store, `decide` and every save. Only the hosts are simulated: each one is a
+//! Debian plugin (wasm, every exec grant-checked and audited to a real hash-chained log,
+//! opened as the CLI opens it: every line synced to disk before its call returns, each
+//! sync's head recorded in the store), a real SQLite store, `decide` and every save. Only the hosts are simulated: each one is a
 //! [`Transport`] holding its own dpkg database (300 packages, `acme-web 1.0-1` among them)
 //! that answers the commands the plugin runs at once, with no process and no network.
 //!
@@ -21,7 +22,10 @@
 //! host (each host is in exactly one stage) and per host of each stage; the wall time spent
 //! inside the simulated hosts (an upper bound of their CPU) and the CPU net of it; the exec
 //! requests answered and the plugin calls they imply; decisions (each one saved); the size of
-//! the final stored state. Target: orchestration < 1 ms CPU per host per wave.
+//! the final stored state; the audit log's lines, its syncs (their wall time and the syncer
+//! thread's CPU, which the process CPU includes) and the heads recorded in the store (the
+//! run ends with the log flushed, as a command does before it exits). Target:
+//! orchestration < 1 ms CPU per host per wave.
 //!
 //! Two fleet shapes: every host's inventory distinct (some of its package versions carry
 //! the host's number), so every scan the rollout records stores a new inventory, the
@@ -45,7 +49,9 @@ use patchwave_engine::config::{HostConfig, KeyRef, TransportSpec};
 use patchwave_engine::plugins::PluginSet;
 use patchwave_engine::rollout::{Executor, NoHealthSources};
 use patchwave_engine::{HostTarget, ScanEvent, Scanner};
-use patchwave_plugin_host::{AuditLog, Limits, PluginGrants, PluginRuntime, RuntimeOptions};
+use patchwave_plugin_host::{
+    AuditLog, AuditStats, Limits, PluginGrants, PluginRuntime, RuntimeOptions,
+};
 use patchwave_rollout::{
     plan, EventKind, HostPhase, Observation, Outcome, PatchClass, PinnedPackage, Plan, Policy,
     ReleaseManifest, Rollout, StageId, Status, Target, WaitingFor,
@@ -787,7 +793,7 @@ struct Figures {
     stages: Vec<(StageId, usize, f64)>,
     state_bytes: usize,
     db_bytes: u64,
-    audit_lines: usize,
+    audit: AuditFigures,
 }
 
 /// Everything a run needs that is set up before the measurement starts.
@@ -825,7 +831,15 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
         .path()
         .join(format!("{}-run{number}", shape.images));
     let audit_path = dir.join("audit.jsonl");
-    let audit = Arc::new(AuditLog::open(&audit_path).unwrap());
+    let db = dir.join("state.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+    // Anchored in the store, as the CLI opens it: every sync's head is recorded there.
+    let audit = Arc::new(
+        setup
+            .rt
+            .block_on(patchwave_engine::audit::open(&audit_path, store.clone()))
+            .unwrap(),
+    );
     let options = RuntimeOptions {
         cache_dir: Some(setup.dir.path().join("cache")),
         ..RuntimeOptions::default()
@@ -836,8 +850,6 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
         .block_on(runtime.load(&setup.wasm, PluginGrants::Manifest, Limits::default()))
         .unwrap();
     let plugins = Arc::new(PluginSet::from_plugins([debian]));
-    let db = dir.join("state.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
     let fleet = fleet(&setup.base, shape);
     let targets = targets(&fleet);
 
@@ -850,7 +862,8 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
     assert_eq!(scan.ok_count(), HOSTS, "the pre-rollout scan");
     let before = fleet.stats.counts();
     let host_before = fleet.stats.host_seconds();
-    let audit_before = AuditLog::verify(&audit_path).unwrap();
+    let audit_before = audit.stats();
+    let sync_cpu_before = thread_cpu_seconds("patchwave-audit");
 
     let executor = Executor::new(
         store.clone(),
@@ -858,7 +871,7 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
         targets,
         Arc::new(NoHealthSources),
         CONCURRENCY,
-        audit,
+        audit.clone(),
     );
     let clock = SimClock::new(DateTime::from_timestamp(1_798_000_000, 0).unwrap());
     let id = format!("bench-{number}");
@@ -867,6 +880,8 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
     let (rollout, decisions, ticks) = setup
         .rt
         .block_on(drive(&executor, &id, &setup.plan, &clock));
+    // As a command does before it exits: every line on disk, the head in the store.
+    setup.rt.block_on(audit.flush()).unwrap();
     let cpu_end = process_cpu_seconds();
     let wall = wall.elapsed().as_secs_f64();
 
@@ -883,8 +898,70 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
         stages: stage_cpu(&rollout, &setup.plan, &clock, cpu_end),
         state_bytes: serde_json::to_string(&record.state).unwrap().len(),
         db_bytes: file_size(&db) + file_size(&db.with_extension("db-wal")),
-        audit_lines: AuditLog::verify(&audit_path).unwrap() - audit_before,
+        audit: AuditFigures::new(
+            &audit_before,
+            &audit.stats(),
+            thread_cpu_seconds("patchwave-audit") - sync_cpu_before,
+            AuditLog::verify(
+                &audit_path,
+                setup.rt.block_on(store.audit_anchor()).unwrap().as_ref(),
+            )
+            .unwrap()
+            .lines(),
+        ),
     }
+}
+
+/// The audit log's part of a run.
+struct AuditFigures {
+    lines: u64,
+    syncs: u64,
+    sync_wall: f64,
+    /// CPU of the syncer thread (the `fdatasync` calls and their wake-ups).
+    sync_cpu: f64,
+    anchor_records: u64,
+    anchor_wall: f64,
+}
+
+impl AuditFigures {
+    /// The figures between `before` and `after`; `verified_lines` is what `verify` (against
+    /// the store's anchor) counts in the whole log, which must hold every line written.
+    fn new(before: &AuditStats, after: &AuditStats, sync_cpu: f64, verified_lines: u64) -> Self {
+        assert!(
+            verified_lines >= after.lines,
+            "the log verifies and holds every line"
+        );
+        AuditFigures {
+            lines: after.lines - before.lines,
+            syncs: after.syncs - before.syncs,
+            sync_wall: (after.sync_time - before.sync_time).as_secs_f64(),
+            sync_cpu,
+            anchor_records: after.anchor_records - before.anchor_records,
+            anchor_wall: (after.anchor_time - before.anchor_time).as_secs_f64(),
+        }
+    }
+}
+
+/// CPU time (user + system) of this process's threads whose name starts with `prefix`,
+/// live ones only (the audit syncer lives as long as its log), in seconds.
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let mut total = 0.0;
+    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
+        let task = task.expect("a task entry").path();
+        let Ok(stat) = std::fs::read_to_string(task.join("stat")) else {
+            continue;
+        };
+        let name =
+            &stat[stat.find('(').expect("a stat line") + 1..stat.rfind(')').expect("a stat line")];
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+        let fields: Vec<&str> = rest.split(' ').collect();
+        let ticks = |i: usize| fields[i].parse::<u64>().expect("a tick count") as f64;
+        total += (ticks(11) + ticks(12)) / USER_HZ;
+    }
+    total
 }
 
 /// Create, start and tick the rollout to its end, jumping the clock over every wait.
@@ -1035,7 +1112,7 @@ fn us(seconds: f64) -> String {
 fn print_run(number: usize, f: &Figures) {
     let execs: u64 = f.execs.iter().sum();
     println!(
-        "run {number}: CPU {} ({} per host; {} per host net of the simulated hosts' {}), wall {}, {} decisions in {} ticks, {} exec requests, {} audit lines",
+        "run {number}: CPU {} ({} per host; {} per host net of the simulated hosts' {}), wall {}, {} decisions in {} ticks, {} exec requests, {} audit lines in {} syncs ({} wall, syncer CPU {}), {} anchor records ({} wall)",
         ms(f.cpu),
         us(f.cpu / HOSTS as f64),
         us((f.cpu - f.host) / HOSTS as f64),
@@ -1044,7 +1121,12 @@ fn print_run(number: usize, f: &Figures) {
         f.decisions,
         f.ticks,
         execs,
-        f.audit_lines,
+        f.audit.lines,
+        f.audit.syncs,
+        ms(f.audit.sync_wall),
+        ms(f.audit.sync_cpu),
+        f.audit.anchor_records,
+        ms(f.audit.anchor_wall),
     );
     let stages: Vec<String> = f
         .stages

@@ -108,18 +108,19 @@ pub async fn apply(
     transport: Arc<dyn Transport>,
     changes: &[Change],
 ) -> Result<Recorded, ChangeError> {
-    apply_with(store, plugin, transport, changes, None).await
+    apply_with(store, plugin, transport, changes, None, None).await
 }
 
 /// [`apply`], taking a snapshot with the configured hook (when given) after the plugin
 /// planned the package rollback and before anything changes; its id becomes the plan's
-/// last step. No snapshot, no apply.
+/// last step. No snapshot, no apply. The change is recorded as made by `rollout`, if given.
 pub async fn apply_with(
     store: &dyn Store,
     plugin: &LoadedPlugin,
     transport: Arc<dyn Transport>,
     changes: &[Change],
     snapshot: Option<Snapshot<'_>>,
+    rollout: Option<&str>,
 ) -> Result<Recorded, ChangeError> {
     let host = transport.host().clone();
     let mut plan = plugin
@@ -147,6 +148,7 @@ pub async fn apply_with(
             })
             .collect(),
         rollback_plan: Some(serde_json::to_string(&plan).unwrap_or_default()),
+        rollout: rollout.map(str::to_string),
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);
@@ -169,6 +171,17 @@ pub async fn rollback(
     transport: Arc<dyn Transport>,
     steps: &[RollbackStep],
 ) -> Result<Recorded, ChangeError> {
+    rollback_with(store, plugin, transport, steps, None).await
+}
+
+/// [`rollback`], recorded as made by `rollout`, if given.
+pub async fn rollback_with(
+    store: &dyn Store,
+    plugin: &LoadedPlugin,
+    transport: Arc<dyn Transport>,
+    steps: &[RollbackStep],
+    rollout: Option<&str>,
+) -> Result<Recorded, ChangeError> {
     let expected = expected_after(steps);
     let new = NewChange {
         host: transport.host().clone(),
@@ -177,6 +190,7 @@ pub async fn rollback(
         request: serde_json::to_string(steps).unwrap_or_default(),
         expected,
         rollback_plan: None,
+        rollout: rollout.map(str::to_string),
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);
@@ -213,7 +227,7 @@ pub fn expected_after(steps: &[RollbackStep]) -> Vec<Expected> {
 
 /// Record and carry out a snapshot restore with the operator's hook, then judge it from the
 /// host's inventory read afterwards against `expected` (the hook's exit status only says
-/// it ran): every package as expected is a success.
+/// it ran): every package as expected is a success. Recorded as made by `rollout`, if given.
 pub async fn restore_snapshot(
     store: &dyn Store,
     plugin: &LoadedPlugin,
@@ -221,6 +235,7 @@ pub async fn restore_snapshot(
     snapshot: Snapshot<'_>,
     id: &str,
     expected: Vec<Expected>,
+    rollout: Option<&str>,
 ) -> Result<Recorded, ChangeError> {
     let host = transport.host().clone();
     let steps = [RollbackStep::RestoreSnapshot { id: id.to_string() }];
@@ -231,6 +246,7 @@ pub async fn restore_snapshot(
         request: serde_json::to_string(&steps).unwrap_or_default(),
         expected: expected.clone(),
         rollback_plan: None,
+        rollout: rollout.map(str::to_string),
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);

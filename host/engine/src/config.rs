@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use patchwave_core::{check_id, Environment, ExecGrant, HostId, HumanDuration};
+use patchwave_core::{check_id, EnvGrant, Environment, ExecGrant, HostId, HumanDuration};
 use patchwave_plugin_host::Limits;
 use serde::Deserialize;
 
@@ -104,30 +104,45 @@ struct RawSsh {
     max_sessions: Option<usize>,
 }
 
-// No `deny_unknown_fields` here: serde cannot combine it with `flatten`; a misspelt key
-// still fails, as a plugin table of the wrong shape.
+// No `deny_unknown_fields` here: serde cannot combine it with `flatten`. Every other key is
+// kept as a value and compiled by `compile_plugin`, which names a misspelt key and its table.
 #[derive(Debug, Default, Deserialize)]
 struct RawPlugins {
     dir: Option<PathBuf>,
     #[serde(flatten)]
-    each: BTreeMap<String, RawPlugin>,
+    each: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPlugin {
     path: Option<PathBuf>,
-    grants: Option<RawGrants>,
+    /// `"manifest"`, `"none"` or a list of grant tables, compiled by `compile_grants`.
+    grants: Option<toml::Value>,
     deadline_ms: Option<u64>,
     memory_mb: Option<u64>,
     exec_timeout_ms: Option<u64>,
 }
 
+/// One `{ program, args, each, env }` of a grants list.
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawGrants {
-    Word(String),
-    List(Vec<ExecGrant>),
+#[serde(deny_unknown_fields)]
+struct RawGrant {
+    program: String,
+    #[serde(default)]
+    args: Vec<String>,
+    each: Option<String>,
+    /// `{ NAME = "value", ... }`, compiled by `compile_env`.
+    env: Option<toml::Value>,
+}
+
+/// The long form of one env value: `NAME = { value = "…", secret = true }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnvValue {
+    value: String,
+    #[serde(default)]
+    secret: bool,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -329,26 +344,91 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
+/// Where state and plugins are when neither the config nor a flag says. Never the working
+/// directory: root running patchwave in a folder another user controls must not load that
+/// user's plugins or state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DefaultDirs {
+    /// The state directory (store, audit log, compiled-plugin cache), or why there is none.
+    pub state_dir: Result<PathBuf, String>,
+    /// The plugin directory, or why there is none.
+    pub plugin_dir: Result<PathBuf, String>,
+}
+
+impl DefaultDirs {
+    /// The defaults for the user patchwave runs as (its effective uid and environment).
+    pub fn for_runner() -> DefaultDirs {
+        DefaultDirs::resolve(patchwave_fs::runner_uid(), |name| std::env::var_os(name))
+    }
+
+    /// The defaults for `uid`, reading `HOME`, `XDG_STATE_HOME` and `XDG_DATA_HOME` from
+    /// `env`:
+    /// * root: `/var/lib/patchwave` and `/usr/lib/patchwave/plugins`, whatever the
+    ///   environment says (`sudo` may keep another user's `HOME`);
+    /// * anyone else: `$XDG_STATE_HOME/patchwave` (default `~/.local/state/patchwave`) and
+    ///   `$XDG_DATA_HOME/patchwave/plugins` (default `~/.local/share/patchwave/plugins`).
+    ///   Relative values are ignored, as the XDG base directory spec says; without an
+    ///   absolute `HOME` there is no default.
+    pub fn resolve(uid: u32, env: impl Fn(&str) -> Option<std::ffi::OsString>) -> DefaultDirs {
+        if uid == 0 {
+            return DefaultDirs {
+                state_dir: Ok(PathBuf::from("/var/lib/patchwave")),
+                plugin_dir: Ok(PathBuf::from("/usr/lib/patchwave/plugins")),
+            };
+        }
+        let absolute = |name: &str| env(name).map(PathBuf::from).filter(|p| p.is_absolute());
+        let base = |xdg: &str, under_home: &str| {
+            absolute(xdg)
+                .or_else(|| absolute("HOME").map(|home| home.join(under_home)))
+                .ok_or_else(|| {
+                    format!("neither {xdg} nor HOME is an absolute path, so there is no default")
+                })
+        };
+        DefaultDirs {
+            state_dir: base("XDG_STATE_HOME", ".local/state").map(|d| d.join("patchwave")),
+            plugin_dir: base("XDG_DATA_HOME", ".local/share")
+                .map(|d| d.join("patchwave").join("plugins")),
+        }
+    }
+}
+
 impl Config {
-    /// Read and validate a config file.
+    /// Read and validate a config file, with the runner's [`DefaultDirs`].
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        Config::load_with(path, &DefaultDirs::for_runner())
+    }
+
+    /// Read and validate a config file; `defaults` fill in what it does not set.
+    pub fn load_with(path: &Path, defaults: &DefaultDirs) -> Result<Config, ConfigErrors> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigErrors {
             source_name: path.display().to_string(),
             problems: vec![format!("cannot read: {e}")],
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Config::from_toml(&text, &path.display().to_string(), base)
+        Config::from_toml_with(&text, &path.display().to_string(), base, defaults)
     }
 
-    /// Validate config text. Relative paths are taken from `base`.
+    /// Validate config text, with the runner's [`DefaultDirs`]. Relative paths are taken
+    /// from `base`.
     pub fn from_toml(text: &str, source_name: &str, base: &Path) -> Result<Config, ConfigErrors> {
+        Config::from_toml_with(text, source_name, base, &DefaultDirs::for_runner())
+    }
+
+    /// Validate config text. Relative paths are taken from `base`; `defaults` fill in the
+    /// state and plugin directories when the text does not set them.
+    pub fn from_toml_with(
+        text: &str,
+        source_name: &str,
+        base: &Path,
+        defaults: &DefaultDirs,
+    ) -> Result<Config, ConfigErrors> {
         let fail = |problems| ConfigErrors {
             source_name: source_name.to_string(),
             problems,
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| fail(vec![e.to_string()]))?;
         let mut problems = Vec::new();
-        let config = compile(raw, base, &mut problems);
+        let config = compile(raw, base, defaults, &mut problems);
         if problems.is_empty() {
             Ok(config)
         } else {
@@ -366,7 +446,12 @@ impl Config {
             },
             ..RawConfig::default()
         };
-        compile(raw, Path::new("."), &mut problems)
+        compile(
+            raw,
+            Path::new("."),
+            &DefaultDirs::for_runner(),
+            &mut problems,
+        )
     }
 
     /// The config of one plugin (deny-all defaults when the file does not mention it).
@@ -379,9 +464,40 @@ impl Config {
     }
 }
 
-fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
+/// A configured directory made absolute from `base`, or the default (a problem when there
+/// is none).
+fn dir_or_default(
+    field: &str,
+    value: Option<PathBuf>,
+    base: &Path,
+    default: &Result<PathBuf, String>,
+    problems: &mut Vec<String>,
+) -> PathBuf {
+    match (value, default) {
+        (Some(p), _) if p.is_absolute() => p,
+        (Some(p), _) => base.join(p),
+        (None, Ok(d)) => d.clone(),
+        (None, Err(why)) => {
+            problems.push(format!("{field}: not set, and {why}"));
+            PathBuf::new()
+        }
+    }
+}
+
+fn compile(
+    raw: RawConfig,
+    base: &Path,
+    defaults: &DefaultDirs,
+    problems: &mut Vec<String>,
+) -> Config {
     let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
-    let state_dir = abs(raw.state.dir.unwrap_or_else(|| PathBuf::from(".patchwave")));
+    let state_dir = dir_or_default(
+        "state.dir",
+        raw.state.dir,
+        base,
+        &defaults.state_dir,
+        problems,
+    );
     let store_path = raw
         .state
         .store
@@ -429,52 +545,19 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
         problems.push("scan.concurrency must be at least 1".into());
     }
 
-    let plugin_dir = abs(raw.plugins.dir.unwrap_or_else(|| PathBuf::from("plugins")));
+    let plugin_dir = dir_or_default(
+        "plugins.dir",
+        raw.plugins.dir,
+        base,
+        &defaults.plugin_dir,
+        problems,
+    );
     let mut plugins = BTreeMap::new();
-    for (name, p) in raw.plugins.each {
-        let at = format!("plugins.{name}");
-        let grants = match p.grants {
-            None => GrantsConfig::None,
-            Some(RawGrants::Word(w)) if w == "manifest" => GrantsConfig::Manifest,
-            Some(RawGrants::Word(w)) if w == "none" => GrantsConfig::None,
-            Some(RawGrants::Word(w)) => {
-                problems.push(format!(
-                    "{at}.grants: `{w}` is not `manifest`, `none` or a list of {{ program, args, env }}"
-                ));
-                GrantsConfig::None
-            }
-            Some(RawGrants::List(list)) => {
-                for (i, g) in list.iter().enumerate() {
-                    for problem in g.problems() {
-                        problems.push(format!("{at}.grants[{i}]: {problem}"));
-                    }
-                }
-                GrantsConfig::List(list)
-            }
-        };
-        let mut limits = Limits::default();
-        if let Some(ms) = p.deadline_ms {
-            limits.deadline_ms = ms;
+    for (name, value) in raw.plugins.each {
+        if let Some(p) = compile_plugin(&name, value, problems) {
+            let path = p.path.clone().map(abs);
+            plugins.insert(name, PluginConfig { path, ..p });
         }
-        if let Some(mb) = p.memory_mb {
-            limits.memory_bytes = mb.saturating_mul(1 << 20);
-        }
-        if let Some(ms) = p.exec_timeout_ms {
-            limits.exec_timeout_ms = ms;
-        }
-        for problem in
-            limits.problems(patchwave_plugin_host::RuntimeOptions::default().max_memory_bytes)
-        {
-            problems.push(format!("{at}: {problem}"));
-        }
-        plugins.insert(
-            name,
-            PluginConfig {
-                path: p.path.map(abs),
-                grants,
-                limits,
-            },
-        );
     }
 
     let d = raw.defaults;
@@ -631,6 +714,150 @@ fn compile(raw: RawConfig, base: &Path, problems: &mut Vec<String>) -> Config {
     }
 }
 
+/// `[plugins.NAME]` (its path as written); `None`, with a problem naming the table and
+/// the key, when it is not a table of known keys.
+fn compile_plugin(
+    name: &str,
+    value: toml::Value,
+    problems: &mut Vec<String>,
+) -> Option<PluginConfig> {
+    let at = format!("plugins.{name}");
+    if !value.is_table() {
+        problems.push(format!(
+            "plugins: unknown key `{name}` ({} {value}): [plugins] takes `dir` and one \
+             [plugins.NAME] table per plugin",
+            value.type_str()
+        ));
+        return None;
+    }
+    let p: RawPlugin = match value.try_into() {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!("{at}: {}", e.to_string().trim()));
+            return None;
+        }
+    };
+    let grants = match p.grants {
+        None => GrantsConfig::None,
+        Some(grants) => compile_grants(&format!("{at}.grants"), grants, problems),
+    };
+    let mut limits = Limits::default();
+    if let Some(ms) = p.deadline_ms {
+        limits.deadline_ms = ms;
+    }
+    if let Some(mb) = p.memory_mb {
+        limits.memory_bytes = mb.saturating_mul(1 << 20);
+    }
+    if let Some(ms) = p.exec_timeout_ms {
+        limits.exec_timeout_ms = ms;
+    }
+    for problem in
+        limits.problems(patchwave_plugin_host::RuntimeOptions::default().max_memory_bytes)
+    {
+        problems.push(format!("{at}: {problem}"));
+    }
+    Some(PluginConfig {
+        path: p.path,
+        grants,
+        limits,
+    })
+}
+
+/// A plugin's `grants`: `"manifest"`, `"none"` or a list of `{ program, args, each, env }`.
+fn compile_grants(at: &str, value: toml::Value, problems: &mut Vec<String>) -> GrantsConfig {
+    let list = match value {
+        toml::Value::String(w) if w == "manifest" => return GrantsConfig::Manifest,
+        toml::Value::String(w) if w == "none" => return GrantsConfig::None,
+        toml::Value::Array(list) => list,
+        other => {
+            problems.push(format!(
+                "{at}: `{other}` is not `manifest`, `none` or a list of {{ program, args, each, env }}"
+            ));
+            return GrantsConfig::None;
+        }
+    };
+    let mut grants = Vec::new();
+    for (i, item) in list.into_iter().enumerate() {
+        let at = format!("{at}[{i}]");
+        let raw: RawGrant = match item.try_into() {
+            Ok(raw) => raw,
+            Err(e) => {
+                problems.push(format!("{at}: {}", e.to_string().trim()));
+                continue;
+            }
+        };
+        let grant = ExecGrant {
+            program: raw.program,
+            args: raw.args,
+            each: raw.each,
+            env: match raw.env {
+                None => Vec::new(),
+                Some(env) => compile_env(&format!("{at}.env"), env, problems),
+            },
+        };
+        for problem in grant.problems() {
+            problems.push(format!("{at}: {problem}"));
+        }
+        grants.push(grant);
+    }
+    GrantsConfig::List(grants)
+}
+
+/// A grant's `env`: `{ NAME = "value or pattern", NAME = { value = "…", secret = true } }`.
+fn compile_env(at: &str, value: toml::Value, problems: &mut Vec<String>) -> Vec<EnvGrant> {
+    let table = match value {
+        toml::Value::Table(table) => table,
+        toml::Value::Array(names) => {
+            let names: Vec<String> = names
+                .iter()
+                .map(|n| match n.as_str() {
+                    Some(name) => format!("{name} = \"…\""),
+                    None => format!("{n} = \"…\""),
+                })
+                .collect();
+            problems.push(format!(
+                "{at}: a list of names is no longer accepted: give each variable the value it \
+                 may take, e.g. env = {{ {} }}",
+                names.join(", ")
+            ));
+            return Vec::new();
+        }
+        other => {
+            problems.push(format!(
+                "{at}: `{other}` is not a table of NAME = \"value\" (e.g. env = {{ \
+                 DEBIAN_FRONTEND = \"noninteractive\" }})"
+            ));
+            return Vec::new();
+        }
+    };
+    let mut env = Vec::new();
+    for (name, value) in table {
+        let (value, secret) = match value {
+            toml::Value::String(value) => (value, false),
+            value @ toml::Value::Table(_) => match value.try_into::<RawEnvValue>() {
+                Ok(raw) => (raw.value, raw.secret),
+                Err(e) => {
+                    problems.push(format!("{at}.{name}: {}", e.to_string().trim()));
+                    continue;
+                }
+            },
+            other => {
+                problems.push(format!(
+                    "{at}.{name}: `{other}` is not a value (a string) or {{ value = \"…\", \
+                     secret = true }}"
+                ));
+                continue;
+            }
+        };
+        env.push(EnvGrant {
+            name,
+            value,
+            secret,
+        });
+    }
+    env
+}
+
 /// A CA file made absolute from `base`, or `None` with a problem when it is empty or holds
 /// no usable PEM certificate.
 fn compile_ca_file(
@@ -693,6 +920,15 @@ fn compile_policy(value: toml::Value, problems: &mut Vec<String>) -> patchwave_a
 mod tests {
     use super::*;
 
+    /// `err` names every one of `needles` and has exactly that many problems.
+    fn assert_problems(err: &ConfigErrors, needles: &[&str]) {
+        let all = err.to_string();
+        for needle in needles {
+            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
+        }
+        assert_eq!(err.problems.len(), needles.len(), "{all}");
+    }
+
     /// The documented example is a working config, every section of it.
     #[test]
     fn the_example_config_compiles_with_every_section() {
@@ -734,7 +970,8 @@ mod tests {
             [[hosts]]
             id = "localhost"
         "#;
-        let c = Config::from_toml(text, "t", Path::new("/etc/pw")).unwrap();
+        let defaults = DefaultDirs::resolve(0, |_| None);
+        let c = Config::from_toml_with(text, "t", Path::new("/etc/pw"), &defaults).unwrap();
         assert_eq!(c.scan_concurrency, 5);
         assert_eq!(c.stale_after, chrono::Duration::days(2));
         assert_eq!(c.hosts.len(), 2);
@@ -743,10 +980,13 @@ mod tests {
         assert_eq!(c.plugin("debian").grants, GrantsConfig::Manifest);
         assert_eq!(c.plugin("debian").limits.deadline_ms, 5000);
         assert_eq!(c.plugin("other").grants, GrantsConfig::None);
+        // Directories the file does not set are the runner's defaults, not places next to
+        // the file (or in the working directory).
         assert_eq!(
             c.store_path,
-            PathBuf::from("/etc/pw/.patchwave/patchwave.db")
+            PathBuf::from("/var/lib/patchwave/patchwave.db")
         );
+        assert_eq!(c.plugin_dir, PathBuf::from("/usr/lib/patchwave/plugins"));
         match &c.hosts[0].transport {
             TransportSpec::Ssh {
                 port, user, key, ..
@@ -757,6 +997,71 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn default_dirs_are_system_paths_for_root_and_xdg_paths_for_others() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            }
+        };
+        // Root ignores HOME and XDG (sudo may pass another user's).
+        let root =
+            DefaultDirs::resolve(0, env(&[("HOME", "/home/alice"), ("XDG_STATE_HOME", "/x")]));
+        assert_eq!(root.state_dir, Ok(PathBuf::from("/var/lib/patchwave")));
+        assert_eq!(
+            root.plugin_dir,
+            Ok(PathBuf::from("/usr/lib/patchwave/plugins"))
+        );
+
+        let user = DefaultDirs::resolve(1000, env(&[("HOME", "/home/bob")]));
+        assert_eq!(
+            user.state_dir,
+            Ok(PathBuf::from("/home/bob/.local/state/patchwave"))
+        );
+        assert_eq!(
+            user.plugin_dir,
+            Ok(PathBuf::from("/home/bob/.local/share/patchwave/plugins"))
+        );
+        let xdg = DefaultDirs::resolve(
+            1000,
+            env(&[
+                ("HOME", "/home/bob"),
+                ("XDG_STATE_HOME", "/st"),
+                ("XDG_DATA_HOME", "/da"),
+            ]),
+        );
+        assert_eq!(xdg.state_dir, Ok(PathBuf::from("/st/patchwave")));
+        assert_eq!(xdg.plugin_dir, Ok(PathBuf::from("/da/patchwave/plugins")));
+        // Relative values would mean the working directory: ignored, and without an
+        // absolute HOME there is no default at all.
+        let relative = DefaultDirs::resolve(
+            1000,
+            env(&[
+                ("HOME", "."),
+                ("XDG_STATE_HOME", "state"),
+                ("XDG_DATA_HOME", ""),
+            ]),
+        );
+        assert!(relative.state_dir.is_err() && relative.plugin_dir.is_err());
+        let err = Config::from_toml_with("", "t", Path::new("/etc/pw"), &relative).unwrap_err();
+        assert_eq!(err.problems.len(), 2, "{err}");
+        assert!(err.problems[0].starts_with("state.dir: not set"), "{err}");
+        assert!(err.problems[1].starts_with("plugins.dir: not set"), "{err}");
+        // What the file sets wins, relative to the file's directory.
+        let c = Config::from_toml_with(
+            "[state]\ndir = \"st\"\n[plugins]\ndir = \"/p\"\n",
+            "t",
+            Path::new("/etc/pw"),
+            &relative,
+        )
+        .unwrap();
+        assert_eq!(c.state_dir, PathBuf::from("/etc/pw/st"));
+        assert_eq!(c.plugin_dir, PathBuf::from("/p"));
     }
 
     #[test]
@@ -782,21 +1087,104 @@ mod tests {
             address = "y"
         "#;
         let err = Config::from_toml(text, "bad.toml", Path::new(".")).unwrap_err();
-        let all = err.to_string();
-        for needle in [
-            "scan.stale_after",
-            "plugins.debian.grants[0]: program `sh -c`",
-            "`**` may only be the last",
-            "hosts[0] (a).env: `staging`",
-            "hosts[0] (a).key",
-            "hosts[1] (a).id: `a` is used by more than one host",
-            "hosts[1] (a).transport: `telnet`",
-            "hosts[2]: missing `id`",
-            "hosts[2]: missing `key`",
-        ] {
-            assert!(all.contains(needle), "missing {needle:?} in:\n{all}");
-        }
-        assert_eq!(err.problems.len(), 9, "{all}");
+        assert_problems(
+            &err,
+            &[
+                "scan.stale_after",
+                "plugins.debian.grants[0]: program `sh -c`",
+                "`**` may only be the last",
+                "hosts[0] (a).env: `staging`",
+                "hosts[0] (a).key",
+                "hosts[1] (a).id: `a` is used by more than one host",
+                "hosts[1] (a).transport: `telnet`",
+                "hosts[2]: missing `id`",
+                "hosts[2]: missing `key`",
+            ],
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_in_plugins_or_a_grant_is_named_with_its_table() {
+        let text = r#"
+            [plugins]
+            dri = "/usr/lib/patchwave/plugins"
+
+            [plugins.debian]
+            grant = "manifest"
+
+            [plugins.other]
+            grants = [
+              { program = "cat", arg = ["/etc/os-release"] },
+              { args = ["-r"] },
+              { program = "apt-get", args = ["install", "--", "**"], each = "<package>=<version>", env = { DEBIAN_FRONTEND = { value = "noninteractive", secrte = true } } },
+            ]
+        "#;
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert!(!err.to_string().contains("untagged"), "{err}");
+        assert_problems(
+            &err,
+            &[
+                "plugins: unknown key `dri` (string \"/usr/lib/patchwave/plugins\")",
+                "plugins.debian: unknown field `grant`",
+                "plugins.other.grants[0]: unknown field `arg`",
+                "plugins.other.grants[1]: missing field `program`",
+                "plugins.other.grants[2].env.DEBIAN_FRONTEND: unknown field `secrte`",
+            ],
+        );
+    }
+
+    #[test]
+    fn env_grants_carry_values_and_refuse_names_the_host_owns() {
+        let text = r#"
+            [plugins.debian]
+            grants = [
+              { program = "apt-get", args = ["remove", "--", "**"], each = "<package>", env = { DEBIAN_FRONTEND = "noninteractive", APT_LISTCHANGES_FRONTEND = "none", TOKEN = { value = "*", secret = true } } },
+            ]
+        "#;
+        let c = Config::from_toml(text, "t", Path::new(".")).unwrap();
+        let GrantsConfig::List(list) = c.plugin("debian").grants else {
+            panic!("a list");
+        };
+        let want = ExecGrant {
+            program: "apt-get".into(),
+            args: vec!["remove".into(), "--".into(), "**".into()],
+            each: Some("<package>".into()),
+            env: vec![
+                EnvGrant::new("DEBIAN_FRONTEND", "noninteractive"),
+                EnvGrant::new("APT_LISTCHANGES_FRONTEND", "none"),
+                EnvGrant {
+                    secret: true,
+                    ..EnvGrant::new("TOKEN", "*")
+                },
+            ],
+        };
+        assert_eq!(list, vec![want]);
+
+        let text = r#"
+            [plugins.debian]
+            grants = [
+              { program = "x", env = { PATH = "/tmp", LD_PRELOAD = "/tmp/x.so", "A=B" = "c", "" = "d", OK = "a;*" } },
+              { program = "apt-get", args = ["install"], env = ["DEBIAN_FRONTEND", "APT_LISTCHANGES_FRONTEND"] },
+              { program = "y", args = ["<pkg>", "--"], each = "<package>" },
+            ]
+        "#;
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert_problems(
+            &err,
+            &[
+                "plugins.debian.grants[0]: env name \"\" is not a variable name",
+                "plugins.debian.grants[0]: env name \"A=B\" is not a variable name",
+                "plugins.debian.grants[0]: env `LD_PRELOAD` is refused",
+                "plugins.debian.grants[0]: env `OK`: value pattern \"a;*\"",
+                "plugins.debian.grants[0]: env `PATH` is refused",
+                "plugins.debian.grants[1].env: a list of names is no longer accepted: give each \
+             variable the value it may take, e.g. env = { DEBIAN_FRONTEND = \"…\", \
+             APT_LISTCHANGES_FRONTEND = \"…\" }",
+                "plugins.debian.grants[2]: args[0] `<pkg>`: unknown class `<pkg>`",
+                "plugins.debian.grants[2]: each `<package>` applies to the arguments a final `**` \
+             takes, and args has no final `**`",
+            ],
+        );
     }
 
     #[test]

@@ -108,6 +108,20 @@ impl FleetInventories {
     }
 }
 
+/// The findings of every host in `store`, versions ordered by `plugins`, classified by
+/// `policy`.
+pub async fn assess_fleet(
+    store: &dyn Store,
+    plugins: &PluginSet,
+    policy: Policy,
+    ubuntu_pro: bool,
+) -> Result<FleetFindings, StoreError> {
+    let fleet = FleetInventories::load(store).await?;
+    let intelligence = Intelligence::load(store, policy).await?;
+    let oracle = Arc::new(PluginOracle::new(plugins));
+    Ok(assess(&fleet, &intelligence, oracle, AssessOptions { ubuntu_pro }).await)
+}
+
 /// Orders versions for matching, a batch at a time.
 #[async_trait]
 pub trait VersionOracle: Send + Sync {

@@ -7,13 +7,27 @@
 //! URL is one JSON document (one record or an array of them), like a file. Every record
 //! keeps its source location (the URL for a fetched feed) and fetch time. A malformed
 //! record is reported and skipped; the rest of its document is kept.
+//!
+//! Each feed (all OSV locations together, the KEV catalogue, the EPSS file) is one unit:
+//! it is read, judged by the trust rules of [`patchwave_advisory::feed`] and stored in one
+//! transaction, or not stored at all. A feed that cannot be read, or is refused, changes
+//! nothing and does not stop the others; the feeds already stored stay stored. An operator
+//! may override the refusals with a [`Force`], which is written to the audit log (event
+//! `feed-import-forced`) before the feed is stored.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{parse_epss, parse_kev, parse_osv_documents, Rejected, Source};
-use patchwave_store::{AdvisoryImport, KevImport, Store, StoreError};
+use patchwave_advisory::{
+    osv_refusals, parse_epss, parse_kev, parse_osv_documents, prune_for, refusals,
+    unknown_ecosystems, FeedKind, FeedStamp, OsvLocation, Prune, Refusal, Rejected, Source,
+    UnknownEcosystem,
+};
+use patchwave_core::audit::OperatorEvent;
+use patchwave_plugin_host::AuditLog;
+use patchwave_store::{AdvisoryImport, EpssImport, FeedWrite, KevImport, Store, StoreError};
 use url::Url;
 
 use crate::http::{redact, redact_text};
@@ -33,22 +47,136 @@ pub struct Feeds {
     pub epss: Option<String>,
 }
 
-/// What an import did.
-#[derive(Debug, Default)]
-pub struct ImportReport {
-    /// OSV documents read.
-    pub osv_documents: usize,
-    /// What the store did with the OSV records.
-    pub osv: AdvisoryImport,
-    /// KEV changes, when a catalogue was given.
-    pub kev: Option<KevImport>,
-    /// EPSS rows stored, when a feed was given.
-    pub epss: Option<usize>,
-    /// Records skipped, each with file, id and reason.
-    pub rejected: Vec<Rejected>,
+/// An operator's override of the trust rules (`advisories import --force --reason R`).
+#[derive(Clone, Copy, Debug)]
+pub struct Force<'a> {
+    /// Why (required, recorded).
+    pub reason: &'a str,
+    /// Who.
+    pub by: &'a str,
+    /// Where the override is recorded before anything is stored.
+    pub audit: &'a AuditLog,
 }
 
-/// Why an import could not run at all.
+/// How to import.
+#[derive(Clone, Copy, Debug)]
+pub struct ImportOptions<'a> {
+    /// The clock: every record's fetch time, and what feed dates are judged against.
+    pub now: DateTime<Utc>,
+    /// Override the refusals (audited), when given.
+    pub force: Option<Force<'a>>,
+}
+
+/// What the OSV unit stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OsvImport {
+    /// OSV documents read.
+    pub documents: usize,
+    /// What the store did with the records.
+    pub stored: AdvisoryImport,
+    /// Ecosystems patchwave does not know, with the advisories naming them: stored, never
+    /// matched (a feed of the wrong kind, or a misspelt name).
+    pub unknown_ecosystems: Vec<UnknownEcosystem>,
+}
+
+/// What the KEV unit stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KevOutcome {
+    /// What the store did.
+    pub stored: KevImport,
+    /// How far the catalogue was allowed to tombstone (see [`prune_for`]).
+    pub prune: Prune,
+}
+
+/// What the EPSS unit stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpssOutcome {
+    /// What the store did.
+    pub stored: EpssImport,
+    /// How far the feed was allowed to delete scores (see [`prune_for`]).
+    pub prune: Prune,
+}
+
+/// Why a feed was not stored. Nothing of it was.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedFailure {
+    /// The trust rules refused it, and no [`Force`] was given.
+    #[error("refused: {}", list(.0))]
+    Refused(Vec<Refusal>),
+    /// It could not be read, parsed, audited or stored.
+    #[error(transparent)]
+    Error(#[from] IngestError),
+}
+
+impl From<StoreError> for FeedFailure {
+    fn from(e: StoreError) -> Self {
+        FeedFailure::Error(IngestError::Store(e))
+    }
+}
+
+fn list(refusals: &[Refusal]) -> String {
+    refusals
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// One feed's outcome.
+#[derive(Debug)]
+pub struct FeedReport<T> {
+    /// Stored (with what was done), or why not.
+    pub result: Result<T, FeedFailure>,
+    /// Records skipped as malformed, each with file, id and reason.
+    pub rejected: Vec<Rejected>,
+    /// Refusals a [`Force`] overrode (each audited).
+    pub forced: Vec<Refusal>,
+}
+
+impl<T> FeedReport<T> {
+    fn failed(failure: impl Into<FeedFailure>) -> Self {
+        FeedReport {
+            result: Err(failure.into()),
+            rejected: Vec::new(),
+            forced: Vec::new(),
+        }
+    }
+}
+
+/// What an import did, feed by feed (`None`: the feed was not asked for).
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// The OSV locations, as one unit.
+    pub osv: Option<FeedReport<OsvImport>>,
+    /// The KEV catalogue.
+    pub kev: Option<FeedReport<KevOutcome>>,
+    /// The EPSS scores.
+    pub epss: Option<FeedReport<EpssOutcome>>,
+}
+
+impl ImportReport {
+    /// Each feed asked for, with its failure when it was not stored.
+    pub fn outcomes(&self) -> Vec<(FeedKind, Option<&FeedFailure>)> {
+        fn one<T>(kind: FeedKind, r: &FeedReport<T>) -> (FeedKind, Option<&FeedFailure>) {
+            (kind, r.result.as_ref().err())
+        }
+        let mut out = Vec::new();
+        out.extend(self.osv.as_ref().map(|r| one(FeedKind::Osv, r)));
+        out.extend(self.kev.as_ref().map(|r| one(FeedKind::Kev, r)));
+        out.extend(self.epss.as_ref().map(|r| one(FeedKind::Epss, r)));
+        out
+    }
+
+    /// Every record skipped, feed by feed.
+    pub fn rejected(&self) -> impl Iterator<Item = &Rejected> {
+        let osv = self.osv.iter().flat_map(|r| &r.rejected);
+        let kev = self.kev.iter().flat_map(|r| &r.rejected);
+        let epss = self.epss.iter().flat_map(|r| &r.rejected);
+        osv.chain(kev).chain(epss)
+    }
+}
+
+/// Why a feed could not be read or stored.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// A location could not be read.
@@ -81,68 +209,255 @@ pub enum IngestError {
     /// A whole document was not what it should be (not JSON, not a KEV catalogue, ...).
     #[error("{0}")]
     Document(String),
+    /// A forced import could not be written to the audit log, so it was not done.
+    #[error("not forced: the audit log could not record it: {0}")]
+    Audit(String),
     /// The store refused or failed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-/// Read `feeds` and store what they hold; URLs are fetched with `fetcher`, and `now` is
-/// recorded as every record's fetch time. OSV records from every location are imported in
-/// one transaction; KEV and EPSS each replace the stored feed (older feeds are refused by
-/// the store). The feeds are read and stored in that order, so a KEV or EPSS location that
-/// fails leaves the OSV records already stored.
+/// Read `feeds` and store what they hold, each feed as its own unit (see the module
+/// documentation); URLs are fetched with `fetcher`. OSV records from every location are
+/// stored in one transaction, never removing a stored advisory; KEV and EPSS each replace
+/// the stored feed as far as [`prune_for`] allows. The feeds are handled in that order, and
+/// every feed asked for is attempted whatever became of the ones before.
 pub async fn import(
     store: &dyn Store,
     feeds: &Feeds,
     fetcher: &FeedFetcher,
-    now: DateTime<Utc>,
-) -> Result<ImportReport, IngestError> {
-    let mut report = ImportReport::default();
+    options: ImportOptions<'_>,
+) -> ImportReport {
+    ImportReport {
+        osv: match feeds.osv.as_slice() {
+            [] => None,
+            locations => Some(import_osv(store, locations, fetcher, options).await),
+        },
+        kev: match &feeds.kev {
+            None => None,
+            Some(location) => Some(import_kev(store, location, fetcher, options).await),
+        },
+        epss: match &feeds.epss {
+            None => None,
+            Some(location) => Some(import_epss(store, location, fetcher, options).await),
+        },
+    }
+}
+
+/// The OSV unit: every location read, then stored in one transaction.
+async fn import_osv(
+    store: &dyn Store,
+    locations: &[String],
+    fetcher: &FeedFetcher,
+    options: ImportOptions<'_>,
+) -> FeedReport<OsvImport> {
+    // Each document, and the index of the location it came from.
     let mut documents: Vec<(Vec<u8>, Source)> = Vec::new();
-    for location in &feeds.osv {
-        for (path, bytes) in read_location(location, true, fetcher).await? {
-            documents.push((
-                bytes,
-                Source {
-                    kind: "osv".into(),
-                    location: path,
-                    fetched_at: now,
-                },
-            ));
+    let mut origin: HashMap<String, usize> = HashMap::new();
+    for (at, location) in locations.iter().enumerate() {
+        let read = match read_location(location, true, fetcher).await {
+            Ok(read) => read,
+            Err(e) => return FeedReport::failed(e),
+        };
+        for (path, bytes) in read {
+            origin.insert(path.clone(), at);
+            documents.push((bytes, source("osv", path, options.now)));
         }
     }
-    report.osv_documents = documents.len();
-    if !documents.is_empty() {
-        let (advisories, rejected) =
-            parse_osv_documents(documents.iter().map(|(b, s)| (b.as_slice(), s.clone())));
-        report.rejected.extend(rejected);
-        report.osv = store.import_advisories(&advisories).await?;
-    }
-    if let Some(location) = &feeds.kev {
-        let (path, bytes) = read_one(location, fetcher).await?;
-        let (catalog, rejected) =
-            parse_kev(&bytes, &path).map_err(|e| IngestError::Document(e.to_string()))?;
-        report.rejected.extend(rejected);
-        let source = Source {
-            kind: "cisa-kev".into(),
-            location: path,
-            fetched_at: now,
+    let (advisories, rejected) =
+        parse_osv_documents(documents.iter().map(|(b, s)| (b.as_slice(), s.clone())));
+    let mut counts: Vec<OsvLocation> = locations
+        .iter()
+        .map(|location| OsvLocation {
+            location: location.clone(),
+            advisories: 0,
+            rejected: 0,
+        })
+        .collect();
+    let mut count = |path: &str, kept: bool| {
+        if let Some(c) = origin.get(path).and_then(|&at| counts.get_mut(at)) {
+            if kept {
+                c.advisories += 1;
+            } else {
+                c.rejected += 1;
+            }
+        }
+    };
+    advisories
+        .iter()
+        .for_each(|a| count(&a.source.location, true));
+    rejected
+        .iter()
+        .for_each(|r| count(&r.location.source, false));
+    let judged = osv_refusals(&counts, &advisories, options.now);
+    let what = locations.join(", ");
+    let result = match overridden(FeedKind::Osv, &what, judged, options) {
+        Ok(forced) => store
+            .import_advisories(&advisories)
+            .await
+            .map(|stored| OsvImport {
+                documents: documents.len(),
+                stored,
+                unknown_ecosystems: unknown_ecosystems(&advisories),
+            })
+            .map_err(FeedFailure::from)
+            .map(|import| (import, forced)),
+        Err(e) => Err(e),
+    };
+    finish(result, rejected)
+}
+
+/// The KEV unit.
+async fn import_kev(
+    store: &dyn Store,
+    location: &str,
+    fetcher: &FeedFetcher,
+    options: ImportOptions<'_>,
+) -> FeedReport<KevOutcome> {
+    let (path, bytes) = match read_one(location, fetcher).await {
+        Ok(read) => read,
+        Err(e) => return FeedReport::failed(e),
+    };
+    let (catalog, rejected) = match parse_kev(&bytes, &path) {
+        Ok(parsed) => parsed,
+        Err(e) => return FeedReport::failed(IngestError::Document(e.to_string())),
+    };
+    let offered = FeedStamp {
+        date: catalog.date_released,
+        entries: catalog.entries.len(),
+    };
+    let prune = prune_for(&rejected);
+    let result = async {
+        let stored = store.kev_stamp().await?;
+        let judged = refusals(
+            &path,
+            offered,
+            rejected.len(),
+            stored,
+            options.now,
+            "dateReleased",
+        );
+        let forced = overridden(FeedKind::Kev, &path, judged, options)?;
+        let write = FeedWrite {
+            expected: stored,
+            prune: prune.clone(),
         };
-        report.kev = Some(store.import_kev(&catalog, &source).await?);
+        let stored = store
+            .import_kev(
+                &catalog,
+                &source("cisa-kev", path.clone(), options.now),
+                &write,
+            )
+            .await?;
+        Ok::<_, FeedFailure>((KevOutcome { stored, prune }, forced))
     }
-    if let Some(location) = &feeds.epss {
-        let (path, bytes) = read_one(location, fetcher).await?;
-        let (feed, rejected) =
-            parse_epss(&bytes, &path).map_err(|e| IngestError::Document(e.to_string()))?;
-        report.rejected.extend(rejected);
-        let source = Source {
-            kind: "epss".into(),
-            location: path,
-            fetched_at: now,
+    .await;
+    finish(result, rejected)
+}
+
+/// The EPSS unit.
+async fn import_epss(
+    store: &dyn Store,
+    location: &str,
+    fetcher: &FeedFetcher,
+    options: ImportOptions<'_>,
+) -> FeedReport<EpssOutcome> {
+    let (path, bytes) = match read_one(location, fetcher).await {
+        Ok(read) => read,
+        Err(e) => return FeedReport::failed(e),
+    };
+    let (feed, rejected) = match parse_epss(&bytes, &path) {
+        Ok(parsed) => parsed,
+        Err(e) => return FeedReport::failed(IngestError::Document(e.to_string())),
+    };
+    let offered = FeedStamp {
+        date: feed.score_date,
+        entries: feed.rows.len(),
+    };
+    let prune = prune_for(&rejected);
+    let result = async {
+        let stored = store.epss_stamp().await?;
+        let judged = refusals(
+            &path,
+            offered,
+            rejected.len(),
+            stored,
+            options.now,
+            "score_date",
+        );
+        let forced = overridden(FeedKind::Epss, &path, judged, options)?;
+        let write = FeedWrite {
+            expected: stored,
+            prune: prune.clone(),
         };
-        report.epss = Some(store.import_epss(&feed, &source).await?);
+        let stored = store
+            .import_epss(&feed, &source("epss", path.clone(), options.now), &write)
+            .await?;
+        Ok::<_, FeedFailure>((EpssOutcome { stored, prune }, forced))
     }
-    Ok(report)
+    .await;
+    finish(result, rejected)
+}
+
+fn source(kind: &str, location: String, now: DateTime<Utc>) -> Source {
+    Source {
+        kind: kind.into(),
+        location,
+        fetched_at: now,
+    }
+}
+
+fn finish<T>(
+    result: Result<(T, Vec<Refusal>), FeedFailure>,
+    rejected: Vec<Rejected>,
+) -> FeedReport<T> {
+    match result {
+        Ok((done, forced)) => FeedReport {
+            result: Ok(done),
+            rejected,
+            forced,
+        },
+        Err(failure) => FeedReport {
+            result: Err(failure),
+            rejected,
+            forced: Vec::new(),
+        },
+    }
+}
+
+/// The refusals of `feed` (read from `location`) that a [`Force`] overrides, after writing
+/// the override to the audit log; [`FeedFailure::Refused`] without one.
+fn overridden(
+    feed: FeedKind,
+    location: &str,
+    refusals: Vec<Refusal>,
+    options: ImportOptions<'_>,
+) -> Result<Vec<Refusal>, FeedFailure> {
+    if refusals.is_empty() {
+        return Ok(refusals);
+    }
+    let Some(force) = options.force else {
+        return Err(FeedFailure::Refused(refusals));
+    };
+    let event = OperatorEvent {
+        time: options.now,
+        event: "feed-import-forced".into(),
+        // Not a rollout: the feed is named in `detail`.
+        rollout: String::new(),
+        by: force.by.to_string(),
+        detail: serde_json::json!({
+            "feed": feed.to_string(),
+            "location": location,
+            "reason": force.reason,
+            "overrides": refusals.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "refusals": refusals,
+        }),
+    };
+    force
+        .audit
+        .append(&event)
+        .map_err(|e| IngestError::Audit(e.to_string()))?;
+    Ok(refusals)
 }
 
 /// Exactly one document.

@@ -1,12 +1,14 @@
 //! patchwave's imperative shell: the one place that loads configuration, talks to hosts
 //! through transports and plugins, and writes what it learned to the store.
 
+pub mod audit;
 pub mod change;
 pub mod config;
 pub mod findings;
 pub mod health;
 mod http;
 pub mod ingest;
+pub mod planning;
 pub mod plugins;
 pub mod rollout;
 pub mod scan;

@@ -8,8 +8,8 @@ use patchwave_plugin_host::{LoadError, LoadedPlugin, PluginRuntime};
 
 use crate::config::Config;
 
-/// Loaded plugins by name.
-#[derive(Debug, Default)]
+/// Loaded plugins by name (cheap to clone: the plugins are shared).
+#[derive(Clone, Debug, Default)]
 pub struct PluginSet {
     plugins: BTreeMap<String, Arc<LoadedPlugin>>,
 }
@@ -25,8 +25,16 @@ pub enum PluginSetError {
         /// Why.
         source: std::io::Error,
     },
+    /// The plugin directory could be changed by someone other than root and the runner.
+    #[error("plugin directory {dir}: plugins are not loaded from it: {source}")]
+    UntrustedDir {
+        /// The directory.
+        dir: PathBuf,
+        /// Who owns it or who can write to it.
+        source: patchwave_fs::FsError,
+    },
     /// No plugin was found at all.
-    #[error("no plugins found in {dir} (build them with `make plugins`, or set plugins.dir)")]
+    #[error("no plugins found in {dir} (install <name>.wasm there, or name the directory with --plugin-dir or plugins.dir; `make plugins` builds into build/plugins)")]
     Empty {
         /// Where we looked.
         dir: PathBuf,
@@ -48,12 +56,26 @@ pub enum PluginSetError {
 
 impl PluginSet {
     /// Load every `<name>.wasm` in the plugin directory and every plugin with an explicit
-    /// path, each with its operator grants and limits.
+    /// path, each with its operator grants and limits. The directory and every plugin file
+    /// must be owned by root or the runner and writable by neither group nor others.
     pub async fn load(
         runtime: &PluginRuntime,
         config: &Config,
     ) -> Result<PluginSet, PluginSetError> {
         let mut files: BTreeMap<String, PathBuf> = BTreeMap::new();
+        // Whoever can add a file to the directory could have it loaded with the grants of
+        // the plugin of that name.
+        match patchwave_fs::check_trusted_dir(&config.plugin_dir) {
+            Err(patchwave_fs::FsError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(PluginSetError::UntrustedDir {
+                    dir: config.plugin_dir.clone(),
+                    source,
+                })
+            }
+            Ok(()) => {}
+        }
         match std::fs::read_dir(&config.plugin_dir) {
             Ok(entries) => {
                 for entry in entries.flatten() {

@@ -16,9 +16,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchwave_core::audit::OperatorEvent;
 use patchwave_core::change::ChangeKind;
-use patchwave_core::{ApplyReport, Change, HostId, Installed, PluginError, RollbackStep};
+use patchwave_core::{
+    ApplyReport, Change, HostId, Installed, PluginError, RollbackStep, Transaction,
+};
 use patchwave_plugin_host::{AuditLog, LoadedPlugin};
-use patchwave_rollout::{decide, Action, Observation, Outcome, Rollout, StageId, Verdict};
+use patchwave_rollout::{
+    decide, Action, Observation, Outcome, ReleaseManifest, Rollout, StageId, Verdict,
+};
 use patchwave_store::{ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use serde::{Deserialize, Serialize};
@@ -338,14 +342,16 @@ impl Executor {
         Ok(self.store.post_rollout_observation(id, &value, now).await?)
     }
 
-    /// What a host step on `target` works with.
-    fn step_context(&self, target: HostTarget) -> StepContext {
+    /// What a host step on `target` works with, for rollout `rollout` (`None` when no
+    /// rollout is running yet, as for a preview).
+    fn step_context(&self, target: HostTarget, rollout: Option<Arc<RolloutRef>>) -> StepContext {
         StepContext {
             store: self.store.clone(),
             plugins: self.plugins.clone(),
             chosen: self.chosen.clone(),
             target,
             snapshot: self.snapshot.clone(),
+            rollout,
         }
     }
 
@@ -371,7 +377,7 @@ impl Executor {
                     );
                     continue;
                 };
-                let (ctx, gate) = (self.step_context(target), gate.clone());
+                let (ctx, gate) = (self.step_context(target, None), gate.clone());
                 let changes = planned.changes.clone();
                 tasks.spawn(async move {
                     let _slot = gate.acquire_owned().await;
@@ -519,6 +525,10 @@ impl Executor {
             }
         }
         let plan = Arc::new(stored.rollout.plan().clone());
+        let rollout = Arc::new(RolloutRef {
+            id: stored.rollout.id().to_string(),
+            manifest: plan.manifest().clone(),
+        });
         let gate = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for action in host_steps {
@@ -540,7 +550,10 @@ impl Executor {
                 .changes_for(&host)
                 .map(<[Change]>::to_vec)
                 .unwrap_or_default();
-            let (ctx, gate) = (self.step_context(target), gate.clone());
+            let (ctx, gate) = (
+                self.step_context(target, Some(rollout.clone())),
+                gate.clone(),
+            );
             tasks.spawn(async move {
                 let _slot = gate.acquire_owned().await;
                 ctx.step(action, &wanted).await
@@ -562,6 +575,14 @@ impl Executor {
     }
 }
 
+/// The rollout a host step belongs to.
+struct RolloutRef {
+    /// Its id, recorded with every change it makes.
+    id: String,
+    /// The set every host installs (pins and the dependencies resolved at the canary).
+    manifest: ReleaseManifest,
+}
+
 /// What one host step works with: the executor's shared handles and the host's target.
 struct StepContext {
     store: Arc<dyn Store>,
@@ -569,6 +590,7 @@ struct StepContext {
     chosen: Arc<Chosen>,
     target: HostTarget,
     snapshot: Option<Arc<SnapshotHooks>>,
+    rollout: Option<Arc<RolloutRef>>,
 }
 
 /// What a re-inventory made of a host, before its scan was stored.
@@ -585,11 +607,24 @@ impl StepContext {
     /// One host action, turned into its observation. Store failures abort the tick (the
     /// saved state still says what was in flight); everything about the host becomes an
     /// observation.
-    async fn step(&self, action: Action, wanted: &[Change]) -> Result<Observation, RolloutError> {
+    async fn step(&self, action: Action, planned: &[Change]) -> Result<Observation, RolloutError> {
         let host = self.target.config.id.clone();
+        if let Action::Apply { changes, .. } = &action {
+            return self.apply(changes).await;
+        }
+        if let Action::Rollback { .. } = &action {
+            return self.rollback().await;
+        }
+        // What the rollout really applied on this host (the transaction resolved there, its
+        // dependencies included), else what the plan says.
+        let applied = self.applied().await?;
+        let wanted = match &applied {
+            Some(record) => serde_json::from_str::<Vec<Change>>(&record.request)
+                .map_err(|e| corrupt(&self.rollout_id(), format!("change {}: {e}", record.id)))?,
+            None => planned.to_vec(),
+        };
+        let wanted = wanted.as_slice();
         match action {
-            Action::Apply { changes, .. } => self.apply(&changes).await,
-            Action::Rollback { .. } => self.rollback(wanted).await,
             Action::Verify { .. } => {
                 // Only the pinned packages are read back. The host's full inventory in the
                 // store is refreshed by its next scan, not here: a full re-scan per host
@@ -708,6 +743,30 @@ impl StepContext {
         Ok(plugin)
     }
 
+    /// The rollout's id (empty outside a rollout).
+    fn rollout_id(&self) -> String {
+        self.rollout
+            .as_ref()
+            .map(|r| r.id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The rollout's latest recorded apply on this host, if it made one.
+    async fn applied(&self) -> Result<Option<patchwave_store::ChangeRecord>, RolloutError> {
+        let Some(rollout) = &self.rollout else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .rollout_changes(&rollout.id, &self.target.config.id)
+            .await?
+            .into_iter()
+            .find(|c| c.kind == ChangeKind::Apply))
+    }
+
+    /// Resolve the host's whole transaction now (`plan-apply`), refuse it when it leaves the
+    /// rollout's manifest (another version, a package the canary did not resolve, a
+    /// removal), else apply exactly it through the change journal.
     async fn apply(&self, changes: &[Change]) -> Result<Observation, RolloutError> {
         let host = &self.target.config.id;
         let watched = Watched::new(self.target.transport.clone());
@@ -716,27 +775,49 @@ impl StepContext {
             Ok(plugin) => plugin,
             Err(e) => return Ok(not_started(host, &watched, e, applied)),
         };
+        let resolved = match plugin.plan_apply(transport.clone(), changes).await {
+            Ok(tx) => tx,
+            Err(e) => return Ok(not_started(host, &watched, e, applied)),
+        };
+        if let Some(rollout) = &self.rollout {
+            if let Some(why) = outside_manifest(&resolved, &rollout.manifest) {
+                return Ok(Observation::Applied {
+                    host: host.clone(),
+                    ok: false,
+                    detail: format!("refused, nothing applied: {why}"),
+                });
+            }
+        }
+        if resolved.changes.is_empty() {
+            return Ok(Observation::Applied {
+                host: host.clone(),
+                ok: true,
+                detail: "nothing to apply: already at the manifest's versions".into(),
+            });
+        }
         let address = self.target.config.address();
         let snapshot = self.snapshot.as_deref().map(|hooks| Snapshot {
             hooks,
             address: &address,
         });
-        let result =
-            change::apply_with(self.store.as_ref(), &plugin, transport, changes, snapshot).await;
+        let rollout = self.rollout.as_ref().map(|r| r.id.as_str());
+        let result = change::apply_with(
+            self.store.as_ref(),
+            &plugin,
+            transport,
+            &resolved.changes,
+            snapshot,
+            rollout,
+        )
+        .await;
         observe(host, result, "applied", applied)
     }
 
-    /// Roll back the host's latest recorded apply of exactly these changes, with the plan
-    /// recorded before it.
-    async fn rollback(&self, wanted: &[Change]) -> Result<Observation, RolloutError> {
+    /// Roll back the rollout's latest recorded apply on this host with the plan recorded
+    /// before it: every package that apply changed, dependencies included.
+    async fn rollback(&self) -> Result<Observation, RolloutError> {
         let host = &self.target.config.id;
-        let request = serde_json::to_string(wanted).unwrap_or_default();
-        let applied = self
-            .store
-            .changes(host, 50)
-            .await?
-            .into_iter()
-            .find(|c| c.kind == ChangeKind::Apply && c.request == request);
+        let applied = self.applied().await?;
         let steps: Option<Vec<RollbackStep>> = applied
             .as_ref()
             .and_then(|c| c.rollback_plan.as_deref())
@@ -745,9 +826,11 @@ impl StepContext {
             return Ok(Observation::RolledBack {
                 host: host.clone(),
                 ok: false,
-                detail: "no recorded apply with a rollback plan for these changes".into(),
+                detail: "no recorded apply of this rollout with a rollback plan on this host"
+                    .into(),
             });
         };
+        let rollout = self.rollout.as_ref().map(|r| r.id.as_str());
         let watched = Watched::new(self.target.transport.clone());
         let transport: Arc<dyn Transport> = watched.clone();
         let plugin = match self.plugin(transport.clone()).await {
@@ -770,16 +853,18 @@ impl StepContext {
                     s,
                     id,
                     expected,
+                    rollout,
                 )
                 .await;
                 return observe(host, result, "restored the snapshot", rolled_back);
             }
         }
-        let result = change::rollback(
+        let result = change::rollback_with(
             self.store.as_ref(),
             &plugin,
             transport.clone(),
             &package_steps,
+            rollout,
         )
         .await;
         let failed = matches!(
@@ -796,6 +881,7 @@ impl StepContext {
                     s,
                     id,
                     expected,
+                    rollout,
                 )
                 .await;
                 observe(
@@ -821,6 +907,35 @@ impl StepContext {
             _ => observe(host, result, "rolled back", rolled_back),
         }
     }
+}
+
+/// Why a host's resolved transaction may not be applied in a rollout of `manifest`: it
+/// would remove packages, or install a package or version the manifest does not hold (the
+/// host resolves differently from the canary). `None` when it stays inside the manifest.
+fn outside_manifest(tx: &Transaction, manifest: &ReleaseManifest) -> Option<String> {
+    let mut why = Vec::new();
+    if !tx.removals.is_empty() {
+        let removed: Vec<String> = tx
+            .removals
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.version))
+            .collect();
+        why.push(format!("it would remove {}", removed.join(", ")));
+    }
+    let outside: Vec<String> = tx
+        .changes
+        .iter()
+        .filter(|c| !manifest.pins(&c.name, &c.to))
+        .map(|c| format!("{} {}", c.name, c.to))
+        .collect();
+    if !outside.is_empty() {
+        why.push(format!(
+            "it resolves to {}, which the manifest {} (resolved at the canary) does not hold",
+            outside.join(", "),
+            manifest.id()
+        ));
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// The package steps of a recorded rollback plan, and the snapshot it ends with, if any.
@@ -1004,6 +1119,57 @@ mod tests {
                 outcome("acme-new", None, "un ", false),
             ])),
             "acme-web wanted 1.0-2 found 1.0-2 (iF ); acme-new wanted 1.0-2 found nothing (un )"
+        );
+    }
+
+    #[test]
+    fn a_transaction_outside_the_manifest_is_refused_naming_why() {
+        use patchwave_rollout::{PatchClass, PinnedPackage};
+        let manifest = ReleaseManifest::new(
+            vec![PinnedPackage::new("Debian:12", "acme-api", "1.0-2")],
+            "explicit",
+            PatchClass::High,
+        )
+        .unwrap()
+        .with_dependencies(vec![PinnedPackage::new("Debian:12", "acme-lib", "2.1-1")])
+        .unwrap();
+        let tx = |changes: Vec<Change>, removals: Vec<patchwave_core::Pin>| Transaction {
+            changes,
+            removals,
+        };
+        // The canary's transaction, or part of it (a host that already has the library).
+        let whole = tx(
+            vec![
+                change("acme-api", Some("1.0-1"), "1.0-2"),
+                change("acme-lib", Some("2.0-1"), "2.1-1"),
+            ],
+            vec![],
+        );
+        assert_eq!(outside_manifest(&whole, &manifest), None);
+        let part = tx(vec![change("acme-api", Some("1.0-1"), "1.0-2")], vec![]);
+        assert_eq!(outside_manifest(&part, &manifest), None);
+        // Another version of a dependency, a package the canary did not resolve, a removal.
+        let other = tx(
+            vec![
+                change("acme-api", Some("1.0-1"), "1.0-2"),
+                change("acme-lib", Some("2.0-1"), "2.2-1"),
+                change("acme-new", None, "1.0-1"),
+            ],
+            vec![patchwave_core::Pin {
+                name: "acme-old".into(),
+                version: "0.9".into(),
+            }],
+        );
+        assert_eq!(
+            outside_manifest(&other, &manifest).as_deref(),
+            Some(
+                format!(
+                    "it would remove acme-old 0.9; it resolves to acme-lib 2.2-1, acme-new 1.0-1, \
+                     which the manifest {} (resolved at the canary) does not hold",
+                    manifest.id()
+                )
+                .as_str()
+            )
         );
     }
 

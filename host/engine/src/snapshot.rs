@@ -25,27 +25,27 @@
 //! (`fallback`), or restores it instead of them (`always`). Whether a restore worked is
 //! never taken from the hook's exit status: the host's inventory is read again and judged.
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
-use patchwave_core::audit::{AuditEntry, AuditPhase};
+use patchwave_core::audit::{AuditEntry, AuditEnv};
 use patchwave_core::HostId;
 use patchwave_plugin_host::AuditLog;
+use patchwave_transport::process::{self, Overflow, Process, ProcessError};
 use serde::Deserialize;
-use tokio::io::AsyncReadExt;
 
 use crate::change;
 fn parse_duration(s: &str) -> Result<Duration, String> {
-    patchwave_core::HumanDuration::parse(s).map(patchwave_core::HumanDuration::to_std).map_err(|e| e.to_string())
+    patchwave_core::HumanDuration::parse(s)
+        .map(patchwave_core::HumanDuration::to_std)
+        .map_err(|e| e.to_string())
 }
 
 /// How long a hook may run unless `timeout` says otherwise.
 pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(600);
 /// The most of a hook's stdout or stderr that is read.
-const OUTPUT_LIMIT: u64 = 64 * 1024;
+const OUTPUT_LIMIT: usize = 64 * 1024;
 /// The longest snapshot id accepted.
 const MAX_ID_LEN: usize = 256;
 /// `PATH` given to hooks.
@@ -207,17 +207,17 @@ impl SnapshotHooks {
         if id.is_empty() {
             return Err(bad("printed no snapshot id".into()));
         }
-        if id.len() > MAX_ID_LEN || id.chars().any(char::is_control) {
-            return Err(bad(format!(
-                "printed an unusable snapshot id (over {MAX_ID_LEN} bytes or with control characters)"
-            )));
-        }
+        check_snapshot_id(&id).map_err(|why| bad(format!("printed an unusable {why}")))?;
         Ok(id)
     }
 
     /// Restore snapshot `id` of `host` at `address`. Success means only that the hook
     /// exited 0; the caller reads the host to judge the result.
     pub async fn restore(&self, host: &HostId, address: &str, id: &str) -> Result<(), HookError> {
+        check_snapshot_id(id).map_err(|why| HookError {
+            program: self.restore[0].clone(),
+            detail: format!("refused: {why}"),
+        })?;
         self.run(&self.restore, host, address, Some(id))
             .await
             .map(drop)
@@ -230,23 +230,17 @@ impl SnapshotHooks {
         address: &str,
         snapshot: Option<&str>,
     ) -> Result<String, HookError> {
-        let argv: Vec<String> = template
-            .iter()
-            .map(|a| {
-                let a = a
-                    .replace("{host}", host.as_str())
-                    .replace("{address}", address);
-                match snapshot {
-                    Some(id) => a.replace("{snapshot}", id),
-                    None => a,
-                }
-            })
-            .collect();
-        let program = argv[0].clone();
         let fail = |detail: String| HookError {
-            program: program.clone(),
+            program: template[0].clone(),
             detail,
         };
+        check_address(address).map_err(|why| fail(format!("refused: {why}")))?;
+        // One pass over each argument: a value put in for a placeholder is never read for
+        // placeholders again.
+        let argv: Vec<String> = template
+            .iter()
+            .map(|a| substitute(a, host.as_str(), address, snapshot))
+            .collect();
         let mut env = vec![
             ("PATH", HOOK_PATH.to_string()),
             ("PATCHWAVE_HOST", host.to_string()),
@@ -255,22 +249,21 @@ impl SnapshotHooks {
         if let Some(id) = snapshot {
             env.push(("PATCHWAVE_SNAPSHOT", id.to_string()));
         }
-        self.audit_run(host, &argv, &env, AuditPhase::Start, None)
-            .map_err(&fail)?;
-        let started = Instant::now();
+        // On disk before it runs: a hook whose run could not be audited does not run.
+        let running = self
+            .audit
+            .start_command(audit_entry(host, &argv, &env))
+            .await
+            .map_err(|e| fail(format!("audit log unavailable, not run: {e}")))?;
         let result = self.spawn(&argv, &env).await;
         let ran = match &result {
             Ok((status, _, _)) => Ok(*status),
             Err(e) => Err(e.clone()),
         };
-        self.audit_run(
-            host,
-            &argv,
-            &env,
-            AuditPhase::End,
-            Some((ran, started.elapsed())),
-        )
-        .map_err(&fail)?;
+        self.audit
+            .end_command(running, ran)
+            .await
+            .map_err(|e| fail(format!("audit log unavailable: {e}")))?;
         let (status, stdout, stderr) = result.map_err(&fail)?;
         if status != 0 {
             return Err(fail(format!(
@@ -281,86 +274,134 @@ impl SnapshotHooks {
         Ok(stdout)
     }
 
-    /// Run `argv` with exactly `env`; its exit status, stdout and stderr.
+    /// Run `argv` with exactly `env` through the one local process runner: both streams
+    /// drained to the end (their last [`OUTPUT_LIMIT`] bytes kept), its whole process group
+    /// killed at the timeout. Its exit status, stdout and stderr.
     async fn spawn(
         &self,
         argv: &[String],
         env: &[(&str, String)],
     ) -> Result<(i32, String, String), String> {
-        let mut cmd = tokio::process::Command::new(PathBuf::from(&argv[0]));
-        cmd.args(&argv[1..])
-            .env_clear()
-            .envs(env.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().map_err(|e| format!("could not start: {e}"))?;
-        let out = child.stdout.take().ok_or("no stdout pipe")?;
-        let err = child.stderr.take().ok_or("no stderr pipe")?;
-        let run = async {
-            let mut stdout = Vec::new();
-            let mut stderr = Vec::new();
-            let mut out = out.take(OUTPUT_LIMIT);
-            let mut err = err.take(OUTPUT_LIMIT);
-            let (a, b) = tokio::join!(out.read_to_end(&mut stdout), err.read_to_end(&mut stderr));
-            a.and(b).map_err(|e| format!("reading its output: {e}"))?;
-            let status = child
-                .wait()
-                .await
-                .map_err(|e| format!("waiting for it: {e}"))?;
-            Ok::<_, String>((
-                status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&stdout).into_owned(),
-                String::from_utf8_lossy(&stderr).into_owned(),
-            ))
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.clone()))
+            .collect();
+        let process = Process {
+            program: &argv[0],
+            args: &argv[1..],
+            env: &env,
+            stdin: None,
+            timeout: self.timeout,
+            cap: OUTPUT_LIMIT,
+            overflow: Overflow::KeepTail,
         };
-        match tokio::time::timeout(self.timeout, run).await {
-            Ok(r) => r,
-            Err(_) => Err(format!(
+        match process::run(&process).await {
+            Ok(done) => Ok((
+                done.status,
+                String::from_utf8_lossy(&done.stdout).into_owned(),
+                String::from_utf8_lossy(&done.stderr).into_owned(),
+            )),
+            Err(ProcessError::Timeout(_)) => Err(format!(
                 "did not finish within {}s; killed",
                 self.timeout.as_secs()
             )),
+            Err(e) => Err(e.to_string()),
         }
     }
+}
 
-    /// One audit line for a hook run: `ran` (its exit status or why it did not finish, and
-    /// how long it took) on the `end` line. The environment is logged by name only.
-    fn audit_run(
-        &self,
-        host: &HostId,
-        argv: &[String],
-        env: &[(&str, String)],
-        phase: AuditPhase,
-        ran: Option<(Result<i32, String>, Duration)>,
-    ) -> Result<(), String> {
-        let (status, error, duration_ms) = match ran {
-            None => (None, None, None),
-            Some((ran, took)) => {
-                let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-                match ran {
-                    Ok(status) => (Some(status), None, Some(ms)),
-                    Err(e) => (None, Some(e), Some(ms)),
-                }
+/// `arg` with `{host}`, `{address}` and (when given) `{snapshot}` put in, in one pass.
+fn substitute(arg: &str, host: &str, address: &str, snapshot: Option<&str>) -> String {
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let tail = &rest[open..];
+        let value = [
+            ("{host}", Some(host)),
+            ("{address}", Some(address)),
+            ("{snapshot}", snapshot),
+        ]
+        .into_iter()
+        .find_map(|(name, value)| Some((name, value?)).filter(|_| tail.starts_with(name)));
+        match value {
+            Some((name, value)) => {
+                out.push_str(value);
+                rest = &tail[name.len()..];
             }
-        };
-        let entry = AuditEntry {
-            time: Utc::now(),
-            phase: Some(phase),
-            plugin: "snapshot-hook".into(),
-            plugin_digest: String::new(),
-            host: host.to_string(),
-            program: argv[0].clone(),
-            args: argv[1..].to_vec(),
-            env: env.iter().map(|(name, _)| name.to_string()).collect(),
-            decision: "configured".into(),
-            status,
-            duration_ms,
-            error,
-        };
-        self.audit
-            .append(&entry)
-            .map_err(|e| format!("audit log unavailable, not run: {e}"))
+            None => {
+                out.push('{');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A snapshot id a hook may be given as an argument: not empty, not read as an option, and
+/// only characters no shell or option parser treats specially.
+fn check_snapshot_id(id: &str) -> Result<(), String> {
+    const ALLOWED: &str = "-_.:/@+=,~%";
+    let shown = patchwave_core::text::escape_line(id);
+    if id.is_empty() {
+        return Err("empty snapshot id".into());
+    }
+    if id.starts_with('-') {
+        return Err(format!(
+            "snapshot id `{shown}` starts with `-` and would read as an option"
+        ));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(format!(
+            "snapshot id of {} bytes is over the {MAX_ID_LEN} allowed",
+            id.len()
+        ));
+    }
+    if !id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || ALLOWED.contains(c))
+    {
+        return Err(format!(
+            "snapshot id `{shown}` may only use letters, digits and `{ALLOWED}`"
+        ));
+    }
+    Ok(())
+}
+
+/// A host address a hook may be given: not read as an option, no control characters.
+fn check_address(address: &str) -> Result<(), String> {
+    let shown = patchwave_core::text::escape_line(address);
+    if address.starts_with('-') {
+        return Err(format!(
+            "address `{shown}` starts with `-` and would read as an option"
+        ));
+    }
+    if address.chars().any(patchwave_core::text::is_unsafe) {
+        return Err(format!("address `{shown}` holds control characters"));
+    }
+    Ok(())
+}
+
+/// The audit line of a hook run: `plugin` is `snapshot-hook`, the environment is logged with
+/// its values.
+fn audit_entry(host: &HostId, argv: &[String], env: &[(&str, String)]) -> AuditEntry {
+    AuditEntry {
+        time: Utc::now(),
+        phase: None,
+        plugin: "snapshot-hook".into(),
+        plugin_digest: String::new(),
+        host: host.to_string(),
+        program: argv[0].clone(),
+        args: argv[1..].to_vec(),
+        env: env
+            .iter()
+            .map(|(name, value)| AuditEnv::new(name, value, false))
+            .collect(),
+        decision: "configured".into(),
+        status: None,
+        duration_ms: None,
+        error: None,
     }
 }
 
@@ -467,21 +508,27 @@ mod tests {
         );
         assert_eq!(lines[0]["plugin"], "snapshot-hook");
         assert_eq!(lines[1]["args"][1], "10.0.0.7");
-        // Ended runs say how long they took; the environment is named, never valued.
+        // Ended runs say how long they took; the environment is logged with its values,
+        // as exec requests are.
         assert!(lines[0]["duration_ms"].is_null());
         assert!(lines[1]["duration_ms"].is_u64());
         assert!(lines[3]["duration_ms"].is_u64());
+        let env = |name: &str, value: &str| serde_json::json!({"name": name, "value": value});
         assert_eq!(
             lines[1]["env"],
-            serde_json::json!(["PATH", "PATCHWAVE_HOST", "PATCHWAVE_ADDRESS"])
+            serde_json::json!([
+                env("PATH", HOOK_PATH),
+                env("PATCHWAVE_HOST", "h07"),
+                env("PATCHWAVE_ADDRESS", "10.0.0.7"),
+            ])
         );
         assert_eq!(
             lines[3]["env"],
             serde_json::json!([
-                "PATH",
-                "PATCHWAVE_HOST",
-                "PATCHWAVE_ADDRESS",
-                "PATCHWAVE_SNAPSHOT"
+                env("PATH", HOOK_PATH),
+                env("PATCHWAVE_HOST", "h07"),
+                env("PATCHWAVE_ADDRESS", "10.0.0.7"),
+                env("PATCHWAVE_SNAPSHOT", "snap-h07"),
             ])
         );
     }
@@ -553,7 +600,6 @@ mod tests {
             ends(dir.path()),
             vec![(serde_json::json!(0), serde_json::Value::Null)]
         );
-
     }
 
     /// Whether `pid` has exited (gone, or a zombie nobody reaped yet); waits up to 10 s for
@@ -617,8 +663,14 @@ mod tests {
             "printed an unusable snapshot id `-rf` starts with `-` and would read as an option"
         );
         for (id, why) in [
-            ("-rf", "snapshot id `-rf` starts with `-` and would read as an option"),
-            ("a b", "snapshot id `a b` may only use letters, digits and `-_.:/@+=,~%`"),
+            (
+                "-rf",
+                "snapshot id `-rf` starts with `-` and would read as an option",
+            ),
+            (
+                "a b",
+                "snapshot id `a b` may only use letters, digits and `-_.:/@+=,~%`",
+            ),
             (
                 "x\x1b[2J",
                 "snapshot id `x\\x1b[2J` may only use letters, digits and `-_.:/@+=,~%`",
@@ -630,12 +682,20 @@ mod tests {
             assert_eq!(e.detail, format!("refused: {why}"), "{id:?}");
         }
         assert!(!ran.exists(), "the restore hook ran");
-        let e = h.restore(&host, "-oProxyCommand=x", "snap-1").await.unwrap_err();
-        assert!(e.detail.starts_with("refused: address `-oProxyCommand=x`"), "{e}");
+        let e = h
+            .restore(&host, "-oProxyCommand=x", "snap-1")
+            .await
+            .unwrap_err();
+        assert!(
+            e.detail.starts_with("refused: address `-oProxyCommand=x`"),
+            "{e}"
+        );
         assert!(!ran.exists(), "the restore hook ran");
 
         // Accepted ids reach the hook as they are, and a value is never expanded again.
-        h.restore(&host, "{snapshot}", "vol/snap@2026-01-01:1").await.unwrap();
+        h.restore(&host, "{snapshot}", "vol/snap@2026-01-01:1")
+            .await
+            .unwrap();
         assert_eq!(
             std::fs::read_to_string(&ran).unwrap(),
             "vol/snap@2026-01-01:1\n"

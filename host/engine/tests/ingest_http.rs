@@ -12,11 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};
+use patchwave_advisory::Prune;
 use patchwave_engine::ingest::{
-    self, FeedFetcher, Feeds, FetchFailure, FetchSettings, ImportReport, IngestError,
+    self, EpssOutcome, FeedFailure, FeedFetcher, FeedReport, Feeds, FetchFailure, FetchSettings,
+    ImportOptions, ImportReport, IngestError, OsvImport,
 };
 use patchwave_engine::Config;
-use patchwave_store::{AdvisoryImport, KevImport, SqliteStore, Store};
+use patchwave_store::{AdvisoryImport, EpssImport, KevImport, SqliteStore, Store};
 use tempfile::TempDir;
 
 mod support;
@@ -59,7 +61,8 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2025, 3, 21, 8, 0, 0).unwrap()
+    // After every fixture's dates: the USN records were modified up to 2026-04-27.
+    Utc.with_ymd_and_hms(2026, 5, 1, 8, 0, 0).unwrap()
 }
 
 struct TestStore {
@@ -77,14 +80,54 @@ fn fetcher(settings: FetchSettings) -> FeedFetcher {
     FeedFetcher::new(settings).unwrap()
 }
 
+fn options() -> ImportOptions<'static> {
+    ImportOptions {
+        now: now(),
+        force: None,
+    }
+}
+
+/// `Ok` when every feed asked for was stored; the error of the one feed that failed (the
+/// tests ask for one feed when they expect a failure).
+fn single(report: ImportReport) -> Result<ImportReport, IngestError> {
+    let failed: Vec<String> = report
+        .outcomes()
+        .iter()
+        .filter_map(|(kind, f)| f.map(|f| format!("{kind}: {f}")))
+        .collect();
+    if failed.is_empty() {
+        return Ok(report);
+    }
+    assert_eq!(report.outcomes().len(), 1, "{failed:?}");
+    fn error<T>(r: Option<FeedReport<T>>) -> Option<FeedFailure> {
+        r.and_then(|r| r.result.err())
+    }
+    let ImportReport { osv, kev, epss } = report;
+    match error(osv).or(error(kev)).or(error(epss)) {
+        Some(FeedFailure::Error(e)) => Err(e),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
 async fn import(store: &TestStore, feeds: Feeds) -> Result<ImportReport, IngestError> {
-    ingest::import(
-        &store.store,
-        &feeds,
-        &fetcher(FetchSettings::default()),
-        now(),
+    single(
+        ingest::import(
+            &store.store,
+            &feeds,
+            &fetcher(FetchSettings::default()),
+            options(),
+        )
+        .await,
     )
-    .await
+}
+
+/// What a feed that had to be stored stored.
+fn stored<T>(report: &Option<FeedReport<T>>) -> &T {
+    match report.as_ref().map(|r| &r.result) {
+        Some(Ok(done)) => done,
+        Some(Err(e)) => panic!("not stored: {e}"),
+        None => panic!("not asked for"),
+    }
 }
 
 fn osv(urls: &[String]) -> Feeds {
@@ -182,25 +225,40 @@ async fn osv_kev_and_epss_over_http_are_stored_with_their_urls() {
     .await
     .unwrap();
 
-    assert_eq!(report.osv_documents, 2);
     assert_eq!(
-        report.osv,
-        AdvisoryImport {
-            inserted: 3,
-            updated: 0,
-            unchanged: 0
+        stored(&report.osv),
+        &OsvImport {
+            documents: 2,
+            stored: AdvisoryImport {
+                inserted: 3,
+                updated: 0,
+                unchanged: 0
+            },
+            unknown_ecosystems: Vec::new()
         }
     );
     assert_eq!(
-        report.kev,
-        Some(KevImport {
+        stored(&report.kev).stored,
+        KevImport {
             added: 4,
             kept: 0,
-            removed: Vec::new()
-        })
+            removed: Vec::new(),
+            kept_unlisted: Vec::new()
+        }
     );
-    assert_eq!(report.epss, Some(4));
-    let rejected: Vec<String> = report.rejected.iter().map(ToString::to_string).collect();
+    // The file has a rejected row without a valid CVE id (line 7), so it deletes nothing.
+    assert_eq!(
+        stored(&report.epss),
+        &EpssOutcome {
+            stored: EpssImport {
+                written: 4,
+                removed: 0,
+                kept_unlisted: 0
+            },
+            prune: Prune::Nothing
+        }
+    );
+    let rejected: Vec<String> = report.rejected().map(ToString::to_string).collect();
     // Each malformed EPSS line is named by the URL and its line number.
     assert_eq!(
         rejected,
@@ -363,7 +421,7 @@ async fn redirects_are_followed_five_times_and_no_more() {
     let s = store();
     let five = server.url("/hop/5");
     let report = import(&s, kev_feed(five.clone())).await.unwrap();
-    assert_eq!(report.kev.unwrap().added, 4);
+    assert_eq!(stored(&report.kev).stored.added, 4);
     // The record keeps the URL asked for, not where the redirects led.
     assert_eq!(s.store.kev().await.unwrap().source.unwrap().location, five);
     assert_eq!(
@@ -404,7 +462,7 @@ async fn bodies_past_the_limits_are_refused() {
     let limited = |feeds: Feeds| {
         let fetcher = fetcher(settings.clone());
         let store = &s.store;
-        async move { ingest::import(store, &feeds, &fetcher, now()).await }
+        async move { single(ingest::import(store, &feeds, &fetcher, options()).await) }
     };
     let declared = server.url("/declared.json");
     let failure = fetch_failure(
@@ -446,7 +504,8 @@ async fn a_slow_server_or_none_at_all_is_an_error_in_time() {
     let s = store();
     let slow = server.url("/kev.json");
     let started = std::time::Instant::now();
-    let result = ingest::import(&s.store, &kev_feed(slow.clone()), &fetcher, now()).await;
+    let result =
+        single(ingest::import(&s.store, &kev_feed(slow.clone()), &fetcher, options()).await);
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "{:?}",
@@ -459,7 +518,8 @@ async fn a_slow_server_or_none_at_all_is_an_error_in_time() {
 
     let closed = closed_port();
     let gone = format!("http://127.0.0.1:{closed}/kev.json");
-    let result = ingest::import(&s.store, &kev_feed(gone.clone()), &fetcher, now()).await;
+    let result =
+        single(ingest::import(&s.store, &kev_feed(gone.clone()), &fetcher, options()).await);
     assert_eq!(
         fetch_failure(result, &gone),
         FetchFailure::Transport(format!(
@@ -519,21 +579,27 @@ async fn https_trusts_the_configured_ca_file_and_refuses_without_it() {
         ..FetchSettings::default()
     });
     let s = store();
-    let report = ingest::import(&s.store, &osv(std::slice::from_ref(&url)), &trusting, now())
-        .await
-        .unwrap();
-    assert_eq!(report.osv.inserted, 1);
+    let report = ingest::import(
+        &s.store,
+        &osv(std::slice::from_ref(&url)),
+        &trusting,
+        options(),
+    )
+    .await;
+    assert_eq!(stored(&report.osv).stored.inserted, 1);
     let nginx = s.store.advisory("USN-7014-1").await.unwrap().unwrap();
     assert_eq!(nginx.source.location, url);
 
     let untrusting = fetcher(FetchSettings::default());
-    let result = ingest::import(
-        &s.store,
-        &osv(std::slice::from_ref(&url)),
-        &untrusting,
-        now(),
-    )
-    .await;
+    let result = single(
+        ingest::import(
+            &s.store,
+            &osv(std::slice::from_ref(&url)),
+            &untrusting,
+            options(),
+        )
+        .await,
+    );
     assert_eq!(
         fetch_failure(result, &url),
         FetchFailure::Transport(
@@ -543,7 +609,8 @@ async fn https_trusts_the_configured_ca_file_and_refuses_without_it() {
 
     // From https down to plain http is never followed.
     let down_url = format!("https://localhost:{}/down.json", server.port);
-    let result = ingest::import(&s.store, &kev_feed(down_url.clone()), &trusting, now()).await;
+    let result =
+        single(ingest::import(&s.store, &kev_feed(down_url.clone()), &trusting, options()).await);
     assert_eq!(
         fetch_failure(result, &down_url),
         FetchFailure::RedirectRefused {
@@ -570,4 +637,437 @@ fn a_missing_ca_file_is_refused_when_the_fetcher_is_built() {
             path.display()
         )
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Trust: a bad or hostile feed never erases what is stored
+// ---------------------------------------------------------------------------------------
+
+/// Files written for one test, imported by path.
+struct Files(TempDir);
+
+impl Files {
+    fn new() -> Files {
+        Files(tempfile::tempdir().unwrap())
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> String {
+        let path = self.0.path().join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path.display().to_string()
+    }
+}
+
+/// The KEV fixture of 2025-03-20 with `edit` applied to its JSON.
+fn kev_edited(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut doc: serde_json::Value = serde_json::from_slice(&kev()).unwrap();
+    edit(&mut doc);
+    serde_json::to_vec_pretty(&doc).unwrap()
+}
+
+fn entries(doc: &mut serde_json::Value) -> &mut Vec<serde_json::Value> {
+    doc["vulnerabilities"].as_array_mut().unwrap()
+}
+
+/// An EPSS file in FIRST's layout dated `score_date`, scoring `CVE-2025-00000` ..
+/// `CVE-2025-<rows-1>`.
+fn epss_file(score_date: &str, rows: usize) -> Vec<u8> {
+    let mut text =
+        format!("#model_version:v2025.03.14,score_date:{score_date}\r\ncve,epss,percentile\r\n");
+    for i in 0..rows {
+        text.push_str(&format!("CVE-2025-{i:05},0.0{i:04},0.5\r\n"));
+    }
+    text.into_bytes()
+}
+
+fn one_feed(kind: &str, location: String) -> Feeds {
+    match kind {
+        "kev" => kev_feed(location),
+        "epss" => Feeds {
+            epss: Some(location),
+            ..Feeds::default()
+        },
+        _ => osv(&[location]),
+    }
+}
+
+async fn import_with(store: &TestStore, feeds: &Feeds, options: ImportOptions<'_>) -> ImportReport {
+    ingest::import(
+        &store.store,
+        feeds,
+        &fetcher(FetchSettings::default()),
+        options,
+    )
+    .await
+}
+
+/// The refusals of the one feed asked for.
+fn refused<T: std::fmt::Debug>(report: &Option<FeedReport<T>>) -> Vec<String> {
+    match report.as_ref().map(|r| &r.result) {
+        Some(Err(FeedFailure::Refused(why))) => why.iter().map(ToString::to_string).collect(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_kev_catalogue_whose_entries_are_all_malformed_is_refused_and_tombstones_nothing() {
+    let s = store();
+    let files = Files::new();
+    import(&s, kev_feed(files.write("kev-0320.json", &kev())))
+        .await
+        .unwrap();
+    let before = s.store.kev().await.unwrap();
+    assert_eq!(before.catalog.as_ref().unwrap().entries.len(), 4);
+
+    // A newer release in which no entry has a readable dateAdded.
+    let broken = kev_edited(|doc| {
+        doc["dateReleased"] = "2025-03-21T07:00:00.000Z".into();
+        for entry in entries(doc) {
+            entry["dateAdded"] = "2025-02-30".into();
+        }
+    });
+    let location = files.write("kev-broken.json", &broken);
+    let report = import_with(&s, &kev_feed(location.clone()), options()).await;
+    assert_eq!(
+        refused(&report.kev),
+        [format!("{location} holds no usable records (4 rejected)")]
+    );
+    assert_eq!(report.kev.as_ref().unwrap().rejected.len(), 4);
+    assert_eq!(s.store.kev().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn a_malformed_kev_entry_keeps_its_cve_live_and_one_without_an_id_tombstones_nothing() {
+    let s = store();
+    let files = Files::new();
+    import(&s, kev_feed(files.write("kev-0320.json", &kev())))
+        .await
+        .unwrap();
+    let stored = s.store.kev().await.unwrap().catalog.unwrap();
+
+    // CVE-2024-32002's dueDate is impossible; the others are as before.
+    let one_bad = kev_edited(|doc| {
+        doc["dateReleased"] = "2025-03-21T07:00:00.000Z".into();
+        entries(doc)[1]["dueDate"] = "2024-07-32".into();
+    });
+    let report = import(&s, kev_feed(files.write("kev-one-bad.json", &one_bad)))
+        .await
+        .unwrap();
+    let kev = stored_kev(&report);
+    assert_eq!(
+        kev.stored,
+        KevImport {
+            added: 0,
+            kept: 3,
+            removed: Vec::new(),
+            kept_unlisted: vec!["CVE-2024-32002".into()]
+        }
+    );
+    assert_eq!(
+        kev.prune,
+        Prune::AbsentExcept(["CVE-2024-32002".to_string()].into())
+    );
+    let view = s.store.kev().await.unwrap();
+    assert_eq!(view.tombstones, []);
+    let live = view.catalog.unwrap();
+    let git = live
+        .entries
+        .iter()
+        .find(|e| e.cve_id == "CVE-2024-32002")
+        .unwrap();
+    // Kept as it was stored, not as the malformed entry says.
+    assert_eq!(Some(git), stored.entries.get(1));
+    assert_eq!(live.entries.len(), 4);
+
+    // An entry without a cveID, and CVE-2021-44228 no longer listed: nothing is
+    // tombstoned, since the nameless entry could be it.
+    let nameless = kev_edited(|doc| {
+        doc["dateReleased"] = "2025-03-21T07:30:00.000Z".into();
+        let list = entries(doc);
+        list[0].as_object_mut().unwrap().remove("cveID");
+    });
+    let report = import(&s, kev_feed(files.write("kev-nameless.json", &nameless)))
+        .await
+        .unwrap();
+    let kev = stored_kev(&report);
+    assert_eq!(kev.prune, Prune::Nothing);
+    assert_eq!(kev.stored.removed, []);
+    assert_eq!(kev.stored.kept_unlisted, ["CVE-2021-44228"]);
+    let view = s.store.kev().await.unwrap();
+    assert_eq!(view.tombstones, []);
+    assert_eq!(view.catalog.unwrap().entries.len(), 4);
+}
+
+fn stored_kev(report: &ImportReport) -> &ingest::KevOutcome {
+    stored(&report.kev)
+}
+
+#[tokio::test]
+async fn an_epss_file_with_only_its_header_is_refused_and_changes_nothing() {
+    let s = store();
+    let files = Files::new();
+    import(
+        &s,
+        one_feed(
+            "epss",
+            files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40)),
+        ),
+    )
+    .await
+    .unwrap();
+    let before = s.store.epss().await.unwrap();
+    assert_eq!(before.as_ref().unwrap().feed.rows.len(), 40);
+
+    let header_only = files.write("epss-empty.csv", &epss_file("2025-03-16T12:55:00Z", 0));
+    let report = import_with(&s, &one_feed("epss", header_only.clone()), options()).await;
+    assert_eq!(
+        refused(&report.epss),
+        [format!("{header_only} holds no records")]
+    );
+    assert_eq!(s.store.epss().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn an_epss_file_shrunk_to_ten_rows_is_refused_unless_forced_and_the_force_is_audited() {
+    let s = store();
+    let files = Files::new();
+    import(
+        &s,
+        one_feed(
+            "epss",
+            files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 40)),
+        ),
+    )
+    .await
+    .unwrap();
+    let before = s.store.epss().await.unwrap();
+
+    let shrunk = files.write("epss-0316.csv", &epss_file("2025-03-16T12:55:00Z", 10));
+    let report = import_with(&s, &one_feed("epss", shrunk.clone()), options()).await;
+    assert_eq!(
+        refused(&report.epss),
+        ["10 entries, fewer than 50% of the 40 stored"]
+    );
+    assert_eq!(s.store.epss().await.unwrap(), before);
+
+    // Forced: the override is audited first, then the feed is stored.
+    let audit_path = files.0.path().join("state/audit.jsonl");
+    let audit = patchwave_plugin_host::AuditLog::open(&audit_path).unwrap();
+    let forced = ImportOptions {
+        now: now(),
+        force: Some(ingest::Force {
+            reason: "FIRST republished a partial file; confirmed by phone",
+            by: "alice",
+            audit: &audit,
+        }),
+    };
+    let report = import_with(&s, &one_feed("epss", shrunk.clone()), forced).await;
+    let epss = report.epss.as_ref().unwrap();
+    assert_eq!(
+        epss.forced
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["10 entries, fewer than 50% of the 40 stored"]
+    );
+    assert_eq!(
+        stored(&report.epss).stored,
+        EpssImport {
+            written: 10,
+            removed: 30,
+            kept_unlisted: 0
+        }
+    );
+    assert_eq!(s.store.epss().await.unwrap().unwrap().feed.rows.len(), 10);
+
+    let text = std::fs::read_to_string(&audit_path).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = &lines[0];
+    assert_eq!(line["event"], "feed-import-forced");
+    assert_eq!(line["by"], "alice");
+    assert_eq!(line["time"], "2026-05-01T08:00:00Z");
+    assert_eq!(
+        line["detail"],
+        serde_json::json!({
+            "feed": "epss",
+            "location": shrunk,
+            "reason": "FIRST republished a partial file; confirmed by phone",
+            "overrides": ["10 entries, fewer than 50% of the 40 stored"],
+            "refusals": [{"refusal": "shrunk", "offered": 10, "stored": 40}],
+        })
+    );
+    assert_eq!(
+        patchwave_plugin_host::AuditLog::verify(&audit_path, None)
+            .unwrap()
+            .lines(),
+        1
+    );
+
+    // A force with nothing to override writes nothing to the log.
+    let report = import_with(&s, &one_feed("epss", shrunk), forced).await;
+    assert_eq!(report.epss.as_ref().unwrap().forced, []);
+    assert_eq!(std::fs::read_to_string(&audit_path).unwrap(), text);
+}
+
+#[tokio::test]
+async fn feeds_dated_2099_are_refused_and_the_genuine_ones_after_them_accepted() {
+    let s = store();
+    let files = Files::new();
+    let kev_2099 = kev_edited(|doc| {
+        doc["catalogVersion"] = "2099.01.01".into();
+        doc["dateReleased"] = "2099-01-01T00:00:00.000Z".into();
+    });
+    let kev_location = files.write("kev-2099.json", &kev_2099);
+    let epss_location = files.write("epss-2099.csv", &epss_file("2099-01-01T00:00:00Z", 4));
+    let report = import_with(
+        &s,
+        &Feeds {
+            kev: Some(kev_location),
+            epss: Some(epss_location),
+            ..Feeds::default()
+        },
+        options(),
+    )
+    .await;
+    assert_eq!(
+        refused(&report.kev),
+        [
+            "dateReleased 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
+          hours"
+        ]
+    );
+    assert_eq!(
+        refused(&report.epss),
+        [
+            "score_date 2099-01-01T00:00:00Z is later than now (2026-05-01T08:00:00Z) plus 24 \
+          hours"
+        ]
+    );
+    assert_eq!(s.store.kev().await.unwrap().catalog, None);
+    assert_eq!(s.store.epss().await.unwrap(), None);
+
+    let report = import(
+        &s,
+        Feeds {
+            kev: Some(files.write("kev-0320.json", &kev())),
+            epss: Some(files.write("epss-0315.csv", &epss_file("2025-03-15T12:55:00Z", 4))),
+            ..Feeds::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored(&report.kev).stored.added, 4);
+    assert_eq!(stored(&report.epss).stored.written, 4);
+    assert_eq!(
+        s.store
+            .kev()
+            .await
+            .unwrap()
+            .catalog
+            .unwrap()
+            .catalog_version,
+        "2025.03.20"
+    );
+}
+
+#[tokio::test]
+async fn an_older_catalogue_is_refused_and_changes_nothing() {
+    let s = store();
+    let files = Files::new();
+    import(&s, kev_feed(files.write("kev-0320.json", &kev())))
+        .await
+        .unwrap();
+    let before = s.store.kev().await.unwrap();
+    let old = files.write("kev-0314.json", &data("kev/catalog-2025.03.14.json"));
+    let report = import_with(&s, &kev_feed(old), options()).await;
+    assert_eq!(
+        refused(&report.kev),
+        ["dated 2025-03-14T16:01:59.730500Z, older than the stored one from 2025-03-20T17:30:00Z"]
+    );
+    assert_eq!(s.store.kev().await.unwrap(), before);
+}
+
+#[tokio::test]
+async fn an_osv_record_for_an_unknown_ecosystem_is_stored_and_reported() {
+    let s = store();
+    let files = Files::new();
+    let mut pypi: serde_json::Value = serde_json::from_slice(&usn("USN-6793-1")).unwrap();
+    pypi["id"] = "PYSEC-2024-1".into();
+    for affected in pypi["affected"].as_array_mut().unwrap() {
+        affected["package"]["ecosystem"] = "PyPI".into();
+    }
+    let dir = files.0.path().join("osv");
+    files.write("osv/PYSEC-2024-1.json", &serde_json::to_vec(&pypi).unwrap());
+    files.write("osv/USN-6859-1.json", &usn("USN-6859-1"));
+    let report = import(&s, osv(&[dir.display().to_string()])).await.unwrap();
+    let osv = stored(&report.osv);
+    assert_eq!(osv.stored.inserted, 2);
+    assert_eq!(
+        osv.unknown_ecosystems,
+        [patchwave_advisory::UnknownEcosystem {
+            name: "PyPI".into(),
+            advisories: vec!["PYSEC-2024-1".into()]
+        }]
+    );
+}
+
+#[tokio::test]
+async fn an_empty_osv_location_is_refused_and_stores_nothing_of_its_unit() {
+    let s = store();
+    let files = Files::new();
+    let usns = files.write("osv/USN-6859-1.json", &usn("USN-6859-1"));
+    let empty = files.0.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let empty = empty.display().to_string();
+    let report = import_with(&s, &osv(&[usns, empty.clone()]), options()).await;
+    assert_eq!(refused(&report.osv), [format!("{empty} holds no records")]);
+    assert_eq!(s.store.advisories().await.unwrap(), Vec::new());
+}
+
+#[tokio::test]
+async fn each_feed_is_its_own_unit_and_a_failing_one_stops_no_other() {
+    let server = TestServer::start(|path| match path {
+        "/osv.json" => ok(usn("USN-6859-1")),
+        _ => status(404),
+    })
+    .await;
+    let s = store();
+    let files = Files::new();
+    let missing = server.url("/kev.json");
+    let report = import_with(
+        &s,
+        &Feeds {
+            osv: vec![server.url("/osv.json")],
+            kev: Some(missing.clone()),
+            epss: Some(files.write("epss.csv", &epss_file("2025-03-15T12:55:00Z", 4))),
+        },
+        options(),
+    )
+    .await;
+    let outcomes: Vec<(String, Option<String>)> = report
+        .outcomes()
+        .iter()
+        .map(|(kind, f)| (kind.to_string(), f.map(ToString::to_string)))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("osv".to_string(), None),
+            (
+                "kev".to_string(),
+                Some(format!("{missing}: answered status 404 (expected 200)"))
+            ),
+            ("epss".to_string(), None),
+        ]
+    );
+    assert_eq!(s.store.advisories().await.unwrap().len(), 1);
+    assert_eq!(s.store.kev().await.unwrap().catalog, None);
+    assert_eq!(s.store.epss().await.unwrap().unwrap().feed.rows.len(), 4);
 }

@@ -11,12 +11,16 @@
 
 mod audit;
 mod bindings;
+mod cache;
 mod limits;
 mod plugin;
 mod runtime;
 mod state;
 
-pub use audit::{AuditLog, AuditLogError};
+pub use audit::{
+    AnchorError, AuditAnchor, AuditLog, AuditLogError, AuditStats, Reanchored, RunningCommand,
+};
+pub use cache::CacheError;
 pub use limits::Limits;
 pub use plugin::{LoadedPlugin, PluginGrants};
 pub use runtime::{LoadError, PluginRuntime, RuntimeOptions};

@@ -4,8 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use patchwave_core::{
-    ApplyReport, Change, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome, Pin, PluginError,
-    RollbackStep,
+    ApplyReport, Change, EnvGrant, ExecGrant, Installed, Manifest, OsFacts, PackageOutcome, Pin,
+    PluginError, RollbackStep, Transaction,
 };
 use patchwave_transport::{Command, Output, Transport, TransportError};
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -360,6 +360,40 @@ impl LoadedPlugin {
             .collect())
     }
 
+    /// What applying `changes` would do on the target now, from the package manager's own
+    /// simulation (read-only): every package it would install, upgrade, downgrade or remove.
+    pub async fn plan_apply(
+        &self,
+        target: Arc<dyn Transport>,
+        changes: &[Change],
+    ) -> Result<Transaction, PluginError> {
+        let (mut store, inst) = self.instantiate(target).await?;
+        let changes: Vec<types::Change> = changes.iter().map(change_to).collect();
+        let raw = inst
+            .patchwave_plugin_os()
+            .call_plan_apply(&mut store, &changes)
+            .await;
+        let tx = self
+            .finish(&mut store, "plan-apply", raw)?
+            .map_err(error_from)?;
+        self.check_len(
+            "plan-apply",
+            "packages",
+            tx.changes.len().saturating_add(tx.removals.len()),
+        )?;
+        Ok(Transaction {
+            changes: tx.changes.into_iter().map(change_from).collect(),
+            removals: tx
+                .removals
+                .into_iter()
+                .map(|p| Pin {
+                    name: p.name,
+                    version: p.version,
+                })
+                .collect(),
+        })
+    }
+
     /// Steps that would undo `changes`, decided before applying them.
     pub async fn plan_rollback(
         &self,
@@ -450,7 +484,16 @@ fn manifest_from(m: types::PluginManifest) -> Manifest {
             .map(|g| ExecGrant {
                 program: g.program,
                 args: g.args,
-                env: g.env,
+                each: g.each,
+                env: g
+                    .env
+                    .into_iter()
+                    .map(|e| EnvGrant {
+                        name: e.name,
+                        value: e.value,
+                        secret: e.secret,
+                    })
+                    .collect(),
             })
             .collect(),
     }

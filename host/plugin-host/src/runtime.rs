@@ -12,6 +12,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::audit::AuditLog;
 use crate::bindings::OsPlugin;
+use crate::cache::{CacheError, CompiledCache};
 use crate::limits::Limits;
 use crate::plugin::{LoadedPlugin, PluginGrants};
 use crate::state::CallState;
@@ -82,15 +83,29 @@ pub enum LoadError {
         /// Problems.
         message: String,
     },
+    /// The file, or the directory it is in, could be changed by someone other than root
+    /// and the runner (the plugin would run with the genuine plugin's grants).
+    #[error("plugin {path}: not loaded: {source}")]
+    Untrusted {
+        /// Path given.
+        path: PathBuf,
+        /// Which file or directory, and why.
+        source: patchwave_fs::FsError,
+    },
     /// The engine could not be set up.
     #[error("plugin runtime: {0}")]
     Engine(String),
+    /// The compiled-plugin cache cannot be used safely.
+    #[error(transparent)]
+    Cache(#[from] CacheError),
 }
 
 /// Process-wide runtime settings.
 #[derive(Clone, Debug)]
 pub struct RuntimeOptions {
-    /// Where precompiled components are cached (`None` = compile every time).
+    /// Where precompiled components are cached (`None` = compile every time). The
+    /// directory is made private to the runner (refused when another user owns it or can
+    /// write to it) and holds the key that authenticates its entries (`cache.key`).
     pub cache_dir: Option<PathBuf>,
     /// Largest memory any plugin may be given.
     pub max_memory_bytes: u64,
@@ -113,6 +128,7 @@ pub struct PluginRuntime {
     engine: Engine,
     linker: Arc<Linker<CallState>>,
     options: RuntimeOptions,
+    cache: Option<CompiledCache>,
     audit: Arc<AuditLog>,
 }
 
@@ -184,10 +200,15 @@ impl PluginRuntime {
             })
             .map_err(|e| LoadError::Engine(format!("epoch thread: {e}")))?;
 
+        let cache = match &options.cache_dir {
+            None => None,
+            Some(dir) => Some(CompiledCache::open(dir, &engine_tag(&engine))?),
+        };
         Ok(PluginRuntime {
             engine,
             linker: Arc::new(linker),
             options,
+            cache,
             audit,
         })
     }
@@ -197,14 +218,27 @@ impl PluginRuntime {
         &self.audit
     }
 
-    /// Load a plugin from a `.wasm` file.
+    /// Load a plugin from a `.wasm` file. The file, the directory it is named in and the
+    /// one it really is in must be owned by root or the runner and writable by neither
+    /// group nor others; the bytes checked are the bytes loaded.
     pub async fn load(
         &self,
         path: &Path,
         grants: PluginGrants,
         limits: Limits,
     ) -> Result<LoadedPlugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let mut file = patchwave_fs::open_trusted(path).map_err(|e| match e {
+            patchwave_fs::FsError::Io { source, .. } => LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            refused => LoadError::Untrusted {
+                path: path.to_path_buf(),
+                source: refused,
+            },
+        })?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| LoadError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -261,30 +295,26 @@ impl PluginRuntime {
             path: path.to_path_buf(),
             message: format!("{e:#}"),
         };
-        let Some(dir) = &self.options.cache_dir else {
+        let Some(cache) = &self.cache else {
             return Component::new(&self.engine, bytes).map_err(invalid);
         };
-        let mut h = DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
-        let file = dir
-            .join(format!("{:016x}", h.finish()))
-            .join(format!("{digest}.cwasm"));
-        if file.exists() {
-            // SAFETY: the file was written by `precompile_component` of an engine with the
-            // same compatibility hash (it is in the path), under the runtime's private cache
-            // directory (created 0700), named by the digest of the wasm it came from.
+        if let Some(artifact) = cache.get(digest) {
+            // SAFETY: `artifact` is the very buffer whose HMAC (under this runner's key, over
+            // the engine's compatibility hash, the wasm digest and these bytes) was just
+            // verified, so `precompile_component` of an engine with these settings wrote
+            // it for this wasm. It is not read from disk again.
             #[allow(unsafe_code)]
-            let loaded = unsafe { Component::deserialize_file(&self.engine, &file) };
+            let loaded = unsafe { Component::deserialize(&self.engine, &artifact) };
             match loaded {
                 Ok(c) => return Ok(c),
                 Err(e) => {
-                    tracing::warn!(file = %file.display(), error = %e, "discarding unusable cache entry")
+                    tracing::warn!(file = %cache.path(digest).display(), error = %e, "discarding unusable cache entry")
                 }
             }
         }
         let compiled = self.engine.precompile_component(bytes).map_err(invalid)?;
-        if let Err(e) = write_private(&file, &compiled) {
-            tracing::warn!(file = %file.display(), error = %e, "could not cache compiled plugin");
+        if let Err(e) = cache.put(digest, &compiled) {
+            tracing::warn!(file = %cache.path(digest).display(), error = %e, "could not cache compiled plugin");
         }
         // SAFETY: `compiled` was produced just now by this engine's `precompile_component`.
         #[allow(unsafe_code)]
@@ -293,23 +323,12 @@ impl PluginRuntime {
     }
 }
 
-/// Write a cache file atomically inside a directory only this user can read.
-fn write_private(file: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = file
-        .parent()
-        .ok_or_else(|| std::io::Error::other("cache file has no parent"))?;
-    std::fs::create_dir_all(dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if let Some(root) = dir.parent() {
-            std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o700))?;
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, file)
+/// The cache subdirectory for this engine: 16 hex digits of its compatibility hash, so a
+/// new wasmtime or different settings never meet an old artifact.
+fn engine_tag(engine: &Engine) -> String {
+    let mut h = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    format!("{:016x}", h.finish())
 }
 
 fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {

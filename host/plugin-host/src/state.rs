@@ -4,14 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use patchwave_core::audit::{AuditEntry, AuditPhase};
+use patchwave_core::audit::{AuditEntry, AuditEnv};
 use patchwave_core::{ExecGrant, ExecRequest, GrantDecision};
 use patchwave_transport::{Command, Transport};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditLogError};
 use crate::bindings::{host, types};
 use crate::limits::{Limits, MemoryLimiter};
 
@@ -79,41 +79,55 @@ impl CallState {
         self.started.elapsed().saturating_sub(self.waiting)
     }
 
-    fn audit(
-        &self,
-        req: &ExecRequest,
-        decision: &GrantDecision,
-        phase: Option<AuditPhase>,
-        ran: Option<(Result<i32, String>, Duration)>,
-    ) -> Result<(), String> {
-        let (status, error, duration_ms) = match ran {
-            None => (None, None, None),
-            Some((Ok(status), d)) => (Some(status), None, Some(millis(d))),
-            Some((Err(e), d)) => (None, Some(e), Some(millis(d))),
-        };
-        let entry = AuditEntry {
+    /// The audit line of `req` as decided, before it is marked started, ended or refused.
+    fn audit_entry(&self, req: &ExecRequest, decision: &GrantDecision) -> AuditEntry {
+        AuditEntry {
             time: Utc::now(),
-            phase,
+            phase: None,
             plugin: self.plugin.name.clone(),
             plugin_digest: self.plugin.digest.clone(),
             host: self.target.host().to_string(),
             program: req.program.clone(),
             args: req.args.clone(),
-            env: req.env.clone(),
+            env: req
+                .env
+                .iter()
+                .map(|(name, value)| AuditEnv::new(name, value, self.plugin.secret(name)))
+                .collect(),
             decision: decision.word().to_string(),
-            status,
-            duration_ms,
-            error,
-        };
-        self.plugin.audit.append(&entry).map_err(|e| {
-            tracing::error!(plugin = %self.plugin.name, error = %e, "audit log write failed");
-            format!("audit log unavailable: {e}")
-        })
+            status: None,
+            duration_ms: None,
+            error: None,
+        }
     }
 }
 
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+impl PluginIdentity {
+    /// Whether any of the plugin's declarations or the operator's grants marks the
+    /// variable `name` secret: then its value is audited as a hash, whichever grant (if
+    /// any) covered the request.
+    fn secret(&self, name: &str) -> bool {
+        self.declared
+            .iter()
+            .chain(&self.granted)
+            .any(|g| g.secret(name))
+    }
+
+    /// `NAME=value` for each variable, `NAME=<secret>` for secret ones: for messages.
+    fn env_shown(&self, env: &[(String, String)]) -> Vec<String> {
+        env.iter()
+            .map(|(name, value)| match self.secret(name) {
+                true => format!("{name}=<secret>"),
+                false => format!("{name}={value}"),
+            })
+            .collect()
+    }
+}
+
+/// What a plugin is told when its request could not be audited.
+fn unaudited(plugin: &str, e: AuditLogError) -> String {
+    tracing::error!(%plugin, error = %e, "audit log write failed");
+    format!("audit log unavailable: {e}")
 }
 
 impl WasiView for CallState {
@@ -133,19 +147,25 @@ impl host::Host for CallState {
         let req = ExecRequest {
             program: cmd.program.clone(),
             args: cmd.args.clone(),
-            env: cmd.env.iter().map(|(k, _)| k.clone()).collect(),
+            env: cmd.env.clone(),
         };
         let decision = GrantDecision::decide(&self.plugin.declared, &self.plugin.granted, &req);
-        if !decision.allowed() {
-            self.audit(&req, &decision, None, None)
-                .map_err(host::ExecError::Denied)?;
-            let why = match decision {
-                GrantDecision::Undeclared => "not declared in the plugin's manifest",
-                _ => "not granted to this plugin by the operator",
+        let entry = self.audit_entry(&req, &decision);
+        // Time spent waiting for the audit log (its lines are synced to disk) and for the
+        // command is not the plugin's compute time.
+        let waited = Instant::now();
+        if let Some(why) = decision.reason() {
+            let audited = self.plugin.audit.refuse_command(entry).await;
+            self.waiting += waited.elapsed();
+            audited.map_err(|e| host::ExecError::Denied(unaudited(&self.plugin.name, e)))?;
+            let env = self.plugin.env_shown(&req.env);
+            tracing::warn!(plugin = %self.plugin.name, host = %self.target.host(), program = %req.program, args = ?req.args, env = ?env, "exec denied: {why}");
+            let with_env = match env.is_empty() {
+                true => String::new(),
+                false => format!(" and environment {env:?}"),
             };
-            tracing::warn!(plugin = %self.plugin.name, host = %self.target.host(), program = %req.program, args = ?req.args, "exec denied: {why}");
             return Err(host::ExecError::Denied(format!(
-                "`{}` with arguments {:?} is {why}",
+                "`{}` with arguments {:?}{with_env} is {why}",
                 req.program, req.args
             )));
         }
@@ -160,19 +180,23 @@ impl host::Host for CallState {
             stdin: cmd.stdin,
             timeout: Duration::from_millis(timeout_ms),
         };
-        // Logged before it runs: a command whose request could not be logged never runs.
-        self.audit(&req, &decision, Some(AuditPhase::Start), None)
-            .map_err(host::ExecError::Failed)?;
-        let start = Instant::now();
+        // Logged (and on disk) before it runs: a command whose request could not be logged
+        // never runs.
+        let running = match self.plugin.audit.start_command(entry).await {
+            Ok(running) => running,
+            Err(e) => {
+                self.waiting += waited.elapsed();
+                return Err(host::ExecError::Failed(unaudited(&self.plugin.name, e)));
+            }
+        };
         let result = self.target.exec(&command).await;
-        let took = start.elapsed();
-        self.waiting += took;
         let ran = match &result {
             Ok(out) => Ok(out.status),
             Err(e) => Err(e.to_string()),
         };
-        self.audit(&req, &decision, Some(AuditPhase::End), Some((ran, took)))
-            .map_err(host::ExecError::Failed)?;
+        let audited = self.plugin.audit.end_command(running, ran).await;
+        self.waiting += waited.elapsed();
+        audited.map_err(|e| host::ExecError::Failed(unaudited(&self.plugin.name, e)))?;
         match result {
             Ok(out) => Ok(host::Output {
                 status: out.status,

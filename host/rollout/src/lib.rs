@@ -24,12 +24,12 @@ mod window;
 
 pub use action::{Action, Decision, Outcome, WaitReason};
 pub use decide::decide;
-pub use patchwave_core::duration::{DurationError, HumanDuration, MAX_SECONDS};
 pub use health::{combine, HealthCheck, Verdict};
 pub use manifest::{
     ManifestError, ManifestErrors, PatchClass, PinnedPackage, ReleaseManifest, MANIFEST_ID_HEX_LEN,
 };
 pub use observation::Observation;
+pub use patchwave_core::duration::{DurationError, HumanDuration, MAX_SECONDS};
 pub use plan::{
     plan, wave_ends, AntiPattern, Force, ForceRecord, MissingCanary, Plan, PlanError, PlanErrors,
     PlannedHost, PlannedStage, StageId, Target,

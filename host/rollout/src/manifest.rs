@@ -125,11 +125,19 @@ pub type ManifestErrors = Problems<ManifestError>;
 /// The exact set of package versions one rollout installs: sorted, deduplicated, at most one
 /// version per (ecosystem, name), identified by a hash of its content. The canary and every
 /// wave get exactly this set — never "latest".
+///
+/// The set is the packages asked for ([`ReleaseManifest::packages`]) plus the
+/// [`dependencies`](ReleaseManifest::dependencies) the package manager resolved for them at
+/// the canary (a new version that needs a newer library upgrades the library too). Every
+/// later host installs exactly those versions: a host whose own resolution differs is
+/// refused, and a rollback reverses every package of the set the apply changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "StoredManifest")]
 pub struct ReleaseManifest {
     id: String,
     packages: Vec<PinnedPackage>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dependencies: Vec<PinnedPackage>,
     origin: String,
     class: PatchClass,
 }
@@ -140,6 +148,8 @@ pub struct ReleaseManifest {
 struct StoredManifest {
     id: String,
     packages: Vec<PinnedPackage>,
+    #[serde(default)]
+    dependencies: Vec<PinnedPackage>,
     origin: String,
     class: PatchClass,
 }
@@ -148,7 +158,8 @@ impl TryFrom<StoredManifest> for ReleaseManifest {
     type Error = ManifestErrors;
 
     fn try_from(stored: StoredManifest) -> Result<Self, Self::Error> {
-        let manifest = ReleaseManifest::new(stored.packages, &stored.origin, stored.class)?;
+        let manifest = ReleaseManifest::new(stored.packages, &stored.origin, stored.class)?
+            .with_dependencies(stored.dependencies)?;
         if manifest.id != stored.id {
             return Err(Problems::one(ManifestError::IdMismatch {
                 stored: stored.id,
@@ -183,13 +194,49 @@ impl ReleaseManifest {
         packages.sort();
         packages.dedup();
         problems.extend(conflicts(&packages));
-        let id = content_id(&packages);
+        let id = content_id(&packages, &[]);
         ok_or_problems(
             ReleaseManifest {
                 id,
                 packages,
+                dependencies: Vec::new(),
                 origin: origin.trim().to_string(),
                 class,
+            },
+            problems,
+        )
+    }
+
+    /// The manifest with `dependencies` (what the package manager resolved for the packages
+    /// at the canary) added to its set, replacing any dependencies it had. A dependency is
+    /// checked like a package (it is numbered after the packages in errors); one that is also
+    /// a package at the same version is dropped, one at another version conflicts. The id
+    /// covers the dependencies too.
+    pub fn with_dependencies(
+        self,
+        dependencies: Vec<PinnedPackage>,
+    ) -> Result<ReleaseManifest, ManifestErrors> {
+        let mut problems = Vec::new();
+        let offset = self.packages.len();
+        for (index, package) in dependencies.iter().enumerate() {
+            problems.extend(field_problems(offset + index, package));
+        }
+        let mut dependencies: Vec<PinnedPackage> = dependencies
+            .into_iter()
+            .filter(|d| !self.packages.contains(d))
+            .collect();
+        dependencies.sort();
+        dependencies.dedup();
+        let mut all: Vec<PinnedPackage> =
+            self.packages.iter().chain(&dependencies).cloned().collect();
+        all.sort();
+        problems.extend(conflicts(&all));
+        let id = content_id(&self.packages, &dependencies);
+        ok_or_problems(
+            ReleaseManifest {
+                id,
+                dependencies,
+                ..self
             },
             problems,
         )
@@ -205,6 +252,12 @@ impl ReleaseManifest {
         &self.packages
     }
 
+    /// What the package manager resolved for [`Self::packages`] at the canary, which every
+    /// host installs with them (empty when nothing else moves), sorted.
+    pub fn dependencies(&self) -> &[PinnedPackage] {
+        &self.dependencies
+    }
+
     /// Where the set came from, e.g. `explicit` or `findings: critical,high`.
     pub fn origin(&self) -> &str {
         &self.origin
@@ -216,15 +269,18 @@ impl ReleaseManifest {
     }
 
     /// The canonical text the id is derived from: one line per package,
-    /// `ecosystem TAB name TAB version LF`, in sorted order.
+    /// `ecosystem TAB name TAB version LF`, in sorted order, then one per dependency, the same
+    /// line after `dependency TAB`.
     pub fn canonical(&self) -> String {
-        canonical(&self.packages)
+        canonical(&self.packages, &self.dependencies)
     }
 
-    /// Whether some pin names package `name` at exactly `version` (in any ecosystem).
+    /// Whether the set (a package or a dependency) holds package `name` at exactly `version`
+    /// (in any ecosystem).
     pub fn pins(&self, name: &str, version: &str) -> bool {
         self.packages
             .iter()
+            .chain(&self.dependencies)
             .any(|p| p.name == name && p.version == version)
     }
 }
@@ -258,15 +314,23 @@ fn conflicts(sorted: &[PinnedPackage]) -> Vec<ManifestError> {
         .collect()
 }
 
-fn canonical(packages: &[PinnedPackage]) -> String {
+/// One line per package; dependencies follow, marked, so a manifest without any keeps the id
+/// it always had.
+fn canonical(packages: &[PinnedPackage], dependencies: &[PinnedPackage]) -> String {
+    let line = |p: &PinnedPackage| format!("{}\t{}\t{}\n", p.ecosystem, p.name, p.version);
     packages
         .iter()
-        .map(|p| format!("{}\t{}\t{}\n", p.ecosystem, p.name, p.version))
+        .map(line)
+        .chain(
+            dependencies
+                .iter()
+                .map(|d| format!("dependency\t{}", line(d))),
+        )
         .collect()
 }
 
-fn content_id(packages: &[PinnedPackage]) -> String {
-    let digest = Sha256::digest(canonical(packages).as_bytes());
+fn content_id(packages: &[PinnedPackage], dependencies: &[PinnedPackage]) -> String {
+    let digest = Sha256::digest(canonical(packages, dependencies).as_bytes());
     let mut id = hex::encode(digest);
     id.truncate(MANIFEST_ID_HEX_LEN);
     id
@@ -393,6 +457,76 @@ mod tests {
                 .unwrap_err()
                 .into_vec(),
             vec![ManifestError::Empty]
+        );
+    }
+
+    #[test]
+    fn dependencies_join_the_set_and_its_id() {
+        let m = ReleaseManifest::new(
+            vec![pin("Debian:12", "acme-api", "1.0-2")],
+            "explicit",
+            PatchClass::High,
+        )
+        .unwrap();
+        let plain_id = m.id().to_string();
+        let with = m
+            .clone()
+            .with_dependencies(vec![
+                pin("Debian:12", "acme-lib", "2.1-1"),
+                pin("Debian:12", "acme-extra", "1.0-1"),
+                // The package itself, resolved too: not a dependency.
+                pin("Debian:12", "acme-api", "1.0-2"),
+            ])
+            .unwrap();
+        assert_eq!(with.packages(), m.packages());
+        assert_eq!(
+            with.dependencies(),
+            &[
+                pin("Debian:12", "acme-extra", "1.0-1"),
+                pin("Debian:12", "acme-lib", "2.1-1"),
+            ]
+        );
+        assert_eq!(
+            with.canonical(),
+            "Debian:12\tacme-api\t1.0-2\n\
+             dependency\tDebian:12\tacme-extra\t1.0-1\n\
+             dependency\tDebian:12\tacme-lib\t2.1-1\n"
+        );
+        assert_ne!(with.id(), plain_id);
+        assert!(with.pins("acme-lib", "2.1-1"));
+        assert!(!with.pins("acme-lib", "2.0-1"));
+        assert!(!m.pins("acme-lib", "2.1-1"));
+        // Stored and read back with its dependencies; a tampered dependency is refused.
+        let json = serde_json::to_string(&with).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ReleaseManifest>(&json).unwrap(),
+            with
+        );
+        assert!(serde_json::from_str::<ReleaseManifest>(&json.replace("2.1-1", "2.2-1")).is_err());
+        // Without dependencies nothing changes, the stored form included.
+        assert!(!serde_json::to_string(&m).unwrap().contains("dependencies"));
+        assert_eq!(m.clone().with_dependencies(vec![]).unwrap(), m);
+
+        let err = m
+            .with_dependencies(vec![
+                pin("Debian:12", "acme-api", "1.0-3"),
+                pin("Debian:12", "x", ""),
+            ])
+            .unwrap_err();
+        assert_eq!(
+            err.into_vec(),
+            vec![
+                ManifestError::BadField {
+                    index: 2,
+                    field: "version",
+                    value: "".into()
+                },
+                ManifestError::ConflictingPins {
+                    ecosystem: "Debian:12".into(),
+                    name: "acme-api".into(),
+                    versions: vec!["1.0-2".into(), "1.0-3".into()],
+                },
+            ]
         );
     }
 

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use patchwave_core::duration::HumanDuration;
 use crate::manifest::PatchClass;
 use crate::problems::{ok_or_problems, Problems};
 use crate::window::Window;
+use patchwave_core::duration::HumanDuration;
 
 /// How many failed hosts a stage, or the whole rollout, tolerates before it is a no-go.
 ///

@@ -31,7 +31,10 @@ pub struct Window {
 impl Window {
     /// Compiles a window from its policy form, reporting every problem at once.
     pub fn from_spec(spec: &WindowSpec) -> Result<Window, PolicyErrors> {
-        let never_open = spec.duration.is_zero().then_some(PolicyError::WindowNeverOpen);
+        let never_open = spec
+            .duration
+            .is_zero()
+            .then_some(PolicyError::WindowNeverOpen);
         let tz = Tz::from_str(&spec.tz).map_err(|_| PolicyError::WindowTimeZone {
             tz: spec.tz.clone(),
         });

@@ -10,14 +10,10 @@ use patchwave_core::HostId;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The directory that should hold the database could not be created.
-    #[error("cannot create directory {path} for the store: {source}")]
-    CreateDir {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The database file or its directory could not be created, or is not private to the
+    /// runner (a symbolic link, another user's, writable by others).
+    #[error("store: {0}")]
+    NotPrivate(#[source] patchwave_fs::FsError),
     /// The database could not be opened or configured.
     #[error("cannot open store {path}: {source}")]
     Open {
@@ -77,16 +73,18 @@ pub enum StoreError {
         /// The revision found.
         found: i64,
     },
-    /// A feed older than the one stored was offered (e.g. an old KEV catalogue): refused so
-    /// an old mirror never rolls newer data back.
-    #[error("{feed} from {offered} is older than the stored one from {stored}: not imported")]
-    Stale {
+    /// A KEV or EPSS import was prepared against a stored feed that another import has
+    /// replaced since (optimistic concurrency): nothing was written.
+    #[error(
+        "{feed} was changed by another import (expected {expected}, found {found}): not imported"
+    )]
+    FeedChanged {
         /// Which feed (`KEV catalogue`, `EPSS feed`).
         feed: String,
-        /// Date of the offered feed.
-        offered: String,
-        /// Date of the stored feed.
-        stored: String,
+        /// The stored feed the import was prepared against.
+        expected: String,
+        /// The stored feed found.
+        found: String,
     },
     /// The caller passed a value the store cannot hold.
     #[error("invalid input for the store: {what}")]

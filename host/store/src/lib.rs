@@ -19,13 +19,16 @@
 //! - OSV advisories (`advisories`), one per id as JSON beside the columns queries use, the
 //!   record with the newest `modified` winning, so importing an old mirror never rolls one
 //!   back; `advisory_packages` indexes them by (ecosystem, package);
-//! - the CISA KEV catalogue (`kev_catalog`, `kev_entries`), replaced by each newer release:
-//!   an entry that leaves it becomes a tombstone dated by the first release without it and
-//!   is never deleted, and one that comes back is live again;
-//! - the EPSS scores (`epss_feed`, `epss_scores`), replaced whole by each newer feed.
+//! - the CISA KEV catalogue (`kev_catalog`, `kev_entries`), replaced by each import: an
+//!   entry that leaves it becomes a tombstone dated by the first release without it and is
+//!   never deleted, and one that comes back is live again;
+//! - the EPSS scores (`epss_feed`, `epss_scores`), replaced by each import.
 //!
-//! An older KEV catalogue or EPSS feed than the stored one is refused
-//! ([`StoreError::Stale`]).
+//! Whether a KEV or EPSS feed may replace the stored one, and how far it may remove what it
+//! does not list, is decided by the caller with the pure rules of `patchwave_advisory::feed`
+//! against the stored [`FeedStamp`](patchwave_advisory::FeedStamp); the store writes what it
+//! is told ([`FeedWrite`]) and refuses with [`StoreError::FeedChanged`] when the stored feed
+//! is no longer the one the decision was made against.
 //!
 //! What is kept about rollouts (the state machine itself lives in `patchwave-rollout`):
 //! - each rollout's state as JSON (`rollouts`), with its status word beside it for listings
@@ -47,9 +50,10 @@ mod store;
 
 pub use error::StoreError;
 pub use model::{
-    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
-    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
+    FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
+    RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
+    ScanResult, SnapshotId,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -43,6 +43,16 @@ pub const SQLITE: &[Migration] = &[
         name: "rollouts",
         sql: include_str!("../migrations/sqlite/0004_rollouts.sql"),
     },
+    Migration {
+        version: 5,
+        name: "change_rollout",
+        sql: include_str!("../migrations/sqlite/0005_change_rollout.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "audit_anchor",
+        sql: include_str!("../migrations/sqlite/0006_audit_anchor.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.

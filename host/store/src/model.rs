@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{EpssFeed, KevCatalog, KevTombstone, Source};
+use patchwave_advisory::{EpssFeed, FeedStamp, KevCatalog, KevTombstone, Prune, Source};
 use patchwave_core::{Environment, HostId, Installed, OsFacts, ScanStatus};
 
 /// A host's identity as the fleet config declares it.
@@ -206,6 +206,8 @@ pub struct NewChange {
     pub expected: Vec<patchwave_core::change::Expected>,
     /// For an apply: the rollback steps planned before it, as JSON.
     pub rollback_plan: Option<String>,
+    /// The rollout that makes the change, if one does.
+    pub rollout: Option<String>,
     /// When the attempt starts.
     pub started_at: DateTime<Utc>,
 }
@@ -239,6 +241,8 @@ pub struct ChangeRecord {
     pub reconciled_at: Option<DateTime<Utc>>,
     /// What that inventory showed.
     pub reconciled: Option<patchwave_core::change::Reconciliation>,
+    /// The rollout that made the change, if one did.
+    pub rollout: Option<String>,
 }
 
 /// Identity of one content-addressed package list (shared by every snapshot, of any host,
@@ -281,6 +285,35 @@ pub struct KevImport {
     pub kept: usize,
     /// CVEs that disappeared with this catalogue, now tombstones.
     pub removed: Vec<KevTombstone>,
+    /// CVEs live before that the catalogue does not list and that stay live anyway, sorted:
+    /// the write's [`Prune`] kept them (a rejected entry named them, or one without an id
+    /// was rejected).
+    pub kept_unlisted: Vec<String>,
+}
+
+/// What [`Store::import_epss`](crate::Store::import_epss) did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpssImport {
+    /// Scores written from the feed.
+    pub written: usize,
+    /// Stored scores the feed does not list, deleted.
+    pub removed: usize,
+    /// Stored scores the feed does not list, kept as they were (the write's [`Prune`] kept
+    /// them).
+    pub kept_unlisted: usize,
+}
+
+/// How a KEV or EPSS import writes, as the caller decided with the rules of
+/// `patchwave_advisory::feed`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedWrite {
+    /// The stored feed the decision was made against (`None`: nothing stored). When the
+    /// store holds another one, nothing is written ([`StoreError::FeedChanged`]).
+    ///
+    /// [`StoreError::FeedChanged`]: crate::StoreError::FeedChanged
+    pub expected: Option<FeedStamp>,
+    /// How far stored entries the feed does not list are removed.
+    pub prune: Prune,
 }
 
 /// The stored KEV state.

@@ -11,14 +11,14 @@
 //! transactions start `IMMEDIATE` so that the wait applies to them).
 
 use std::collections::HashMap;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
+use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::change::{ChangeKind, ChangeOutcome, Reconciliation};
 use patchwave_core::inventory::inventory_digest;
 use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanStatus};
@@ -28,12 +28,14 @@ use tokio::sync::Mutex;
 use crate::error::StoreError;
 use crate::migrate::{self, Migration};
 use crate::model::{
-    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord,
-    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
-    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome, ScanResult, SnapshotId,
+    package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
+    FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
+    RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
+    ScanResult, SnapshotId,
 };
 use crate::store::Store;
 
+mod audit_anchor;
 mod feeds;
 mod rollouts;
 #[cfg(test)]
@@ -54,18 +56,15 @@ pub struct SqliteStore {
 
 impl SqliteStore {
     /// Open (creating it and its parent directories if needed) the database at `path`, and
-    /// bring its schema up to date.
+    /// bring its schema up to date. The file is kept `0600` in a `0700` directory owned by
+    /// the runner; a symbolic link, or a file or directory of another user, is refused
+    /// ([`StoreError::NotPrivate`]).
     ///
     /// Refuses a database written by a newer patchwave ([`StoreError::NewerSchema`]).
     /// Blocks while migrating: call it at startup, not from inside a busy runtime.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
-            })?;
-        }
+        make_private(&path).map_err(StoreError::NotPrivate)?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
             source,
@@ -151,6 +150,24 @@ impl SqliteStore {
             Err(_) => Err(StoreError::Cancelled { operation }),
         }
     }
+}
+
+/// Create the database file `0600` in a private directory (0700, the runner's), never
+/// through a symbolic link, before SQLite opens it by name; tighten it and the journal
+/// files SQLite keeps beside it (which SQLite creates with the database's mode) when an
+/// older patchwave left them readable by others. Nobody else can write the directory, so
+/// the file SQLite opens next is the one checked here.
+fn make_private(path: &Path) -> Result<(), patchwave_fs::FsError> {
+    use patchwave_fs::{Access, PrivateDir};
+    let (dir, name) = patchwave_fs::split(path)?;
+    let dir = PrivateDir::ensure(dir)?;
+    drop(dir.open(name, Access::ReadWrite)?);
+    for suffix in ["-wal", "-shm", "-journal"] {
+        let mut side = name.as_os_str().to_os_string();
+        side.push(suffix);
+        drop(dir.open_existing(&side, Access::ReadWrite)?);
+    }
+    Ok(())
 }
 
 fn configure(conn: &Connection, file: bool) -> rusqlite::Result<()> {
@@ -462,8 +479,8 @@ impl Store for SqliteStore {
                 return Err(StoreError::UnknownHost { host: c.host.clone() });
             }
             conn.prepare_cached(
-                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress')",
+                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome, rollout)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress', ?8)",
             )?
             .execute(params![
                 c.host.as_str(),
@@ -472,7 +489,8 @@ impl Store for SqliteStore {
                 c.request,
                 expected,
                 c.rollback_plan,
-                c.started_at.timestamp_millis()
+                c.started_at.timestamp_millis(),
+                c.rollout,
             ])?;
             Ok(ChangeId(conn.last_insert_rowid()))
         })
@@ -549,6 +567,26 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn rollout_changes(
+        &self,
+        rollout: &str,
+        host: &HostId,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let (rollout, host) = (rollout.to_string(), host.clone());
+        self.run("rollout_changes", move |conn| {
+            let sql = format!(
+                "SELECT {CHANGE_COLUMNS} FROM host_changes WHERE rollout = ?1 AND host_id = ?2
+                 ORDER BY id DESC"
+            );
+            let rows = conn
+                .prepare_cached(&sql)?
+                .query_map(params![rollout, host.as_str()], RawChange::read)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.into_iter().map(RawChange::into_record).collect()
+        })
+        .await
+    }
+
     async fn import_advisories(
         &self,
         advisories: &[Advisory],
@@ -586,16 +624,22 @@ impl Store for SqliteStore {
         &self,
         catalog: &KevCatalog,
         source: &Source,
+        write: &FeedWrite,
     ) -> Result<KevImport, StoreError> {
         feeds::check_kev(catalog)?;
-        let (catalog, source) = (catalog.clone(), source.clone());
+        let (catalog, source, write) = (catalog.clone(), source.clone(), write.clone());
         self.run("import_kev", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let import = feeds::import_kev_tx(&tx, &catalog, &source)?;
+            let import = feeds::import_kev_tx(&tx, &catalog, &source, &write)?;
             tx.commit()?;
             Ok(import)
         })
         .await
+    }
+
+    async fn kev_stamp(&self) -> Result<Option<FeedStamp>, StoreError> {
+        self.run("kev_stamp", |conn| feeds::kev_stamp(&conn.transaction()?))
+            .await
     }
 
     async fn kev(&self) -> Result<KevView, StoreError> {
@@ -603,16 +647,26 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError> {
+    async fn import_epss(
+        &self,
+        feed: &EpssFeed,
+        source: &Source,
+        write: &FeedWrite,
+    ) -> Result<EpssImport, StoreError> {
         feeds::check_epss(feed)?;
-        let (feed, source) = (feed.clone(), source.clone());
+        let (feed, source, write) = (feed.clone(), source.clone(), write.clone());
         self.run("import_epss", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let stored = feeds::import_epss_tx(&tx, &feed, &source)?;
+            let import = feeds::import_epss_tx(&tx, &feed, &source, &write)?;
             tx.commit()?;
-            Ok(stored)
+            Ok(import)
         })
         .await
+    }
+
+    async fn epss_stamp(&self) -> Result<Option<FeedStamp>, StoreError> {
+        self.run("epss_stamp", |conn| feeds::epss_stamp(&conn.transaction()?))
+            .await
     }
 
     async fn epss(&self) -> Result<Option<EpssView>, StoreError> {
@@ -738,11 +792,40 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn audit_anchor(&self) -> Result<Option<AuditHead>, StoreError> {
+        self.run("audit_anchor", |conn| audit_anchor::read(conn))
+            .await
+    }
+
+    async fn advance_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let write = audit_anchor::AnchorWrite::new(head, at)?;
+        self.run("advance_audit_anchor", move |conn| {
+            audit_anchor::advance(conn, &write)
+        })
+        .await
+    }
+
+    async fn reset_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let write = audit_anchor::AnchorWrite::new(head, at)?;
+        self.run("reset_audit_anchor", move |conn| {
+            audit_anchor::reset(conn, &write)
+        })
+        .await
+    }
 }
 
 const CHANGE_COLUMNS: &str =
     "id, host_id, kind, plugin, request, expected, rollback_plan, started_at, \
-     finished_at, outcome, detail, reconciled_at, reconciled";
+     finished_at, outcome, detail, reconciled_at, reconciled, rollout";
 
 struct RawChange {
     id: i64,
@@ -758,6 +841,7 @@ struct RawChange {
     detail: Option<String>,
     reconciled_at: Option<i64>,
     reconciled: Option<String>,
+    rollout: Option<String>,
 }
 
 impl RawChange {
@@ -776,6 +860,7 @@ impl RawChange {
             detail: r.get(10)?,
             reconciled_at: r.get(11)?,
             reconciled: r.get(12)?,
+            rollout: r.get(13)?,
         })
     }
 
@@ -811,6 +896,7 @@ impl RawChange {
             detail: self.detail,
             reconciled_at: opt_from_ms(self.reconciled_at, "host_changes.reconciled_at")?,
             reconciled,
+            rollout: self.rollout,
         })
     }
 }

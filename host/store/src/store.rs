@@ -2,16 +2,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::change::{ChangeOutcome, Reconciliation};
 use patchwave_core::{HostId, HostSummary, Installed};
 
 use crate::error::StoreError;
-use patchwave_advisory::{Advisory, EpssFeed, KevCatalog, Source};
+use patchwave_advisory::{Advisory, EpssFeed, FeedStamp, KevCatalog, Source};
 
 use crate::model::{
-    AdvisoryImport, ChangeId, ChangeRecord, EpssView, FleetHost, HostRecord, InventoryId,
-    InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost, RolloutRecord,
-    RolloutSummaryRow, ScanAttempt, ScanOutcome,
+    AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan, RemovedHost,
+    RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanOutcome,
 };
 
 /// Persistent state of a patchwave installation, shared as `Arc<dyn Store>`.
@@ -108,6 +109,13 @@ pub trait Store: Send + Sync {
     /// A host's most recent changes, newest first, at most `limit`.
     async fn changes(&self, host: &HostId, limit: u32) -> Result<Vec<ChangeRecord>, StoreError>;
 
+    /// Every change rollout `rollout` made on `host`, newest first.
+    async fn rollout_changes(
+        &self,
+        rollout: &str,
+        host: &HostId,
+    ) -> Result<Vec<ChangeRecord>, StoreError>;
+
     // ----- Advisories (what is known to be vulnerable) -----
 
     /// Insert or update advisories in one transaction, each keeping its own
@@ -127,25 +135,46 @@ pub trait Store: Send + Sync {
     /// One advisory by id.
     async fn advisory(&self, id: &str) -> Result<Option<Advisory>, StoreError>;
 
-    /// Replace the live CISA KEV catalogue with `catalog`, read from `source`.
+    /// Replace the live CISA KEV catalogue with `catalog`, read from `source`, as `write`
+    /// says.
     ///
-    /// Entries present before and missing now become tombstones (`removed_at` = the new
-    /// catalogue's release date) and are never deleted; an entry that comes back is live
-    /// again and its tombstone is cleared. A catalogue older than the stored one
-    /// (`date_released`) is refused with [`StoreError::Stale`], so an old mirror cannot
-    /// tombstone newer entries.
+    /// Every entry of `catalog` is live afterwards. A stored live entry it does not list
+    /// becomes a tombstone (`removed_at` = the new catalogue's release date, never deleted)
+    /// unless `write.prune` keeps it live; an entry that comes back is live again and its
+    /// tombstone is cleared. Whether the catalogue may replace the stored one at all (older,
+    /// shrunk, future-dated) is the caller's decision, made against
+    /// [`Store::kev_stamp`]: when the stored stamp is no longer `write.expected`, nothing is
+    /// written and [`StoreError::FeedChanged`] is returned. A catalogue listing one CVE
+    /// twice is refused with [`StoreError::InvalidInput`].
     async fn import_kev(
         &self,
         catalog: &KevCatalog,
         source: &Source,
+        write: &FeedWrite,
     ) -> Result<KevImport, StoreError>;
+
+    /// The stored KEV catalogue's release date and live entry count (`None` before the
+    /// first import).
+    async fn kev_stamp(&self) -> Result<Option<FeedStamp>, StoreError>;
 
     /// The live KEV catalogue (`None` before the first import) and every tombstone.
     async fn kev(&self) -> Result<KevView, StoreError>;
 
-    /// Replace the EPSS scores with `feed`, read from `source`. A feed older than the stored
-    /// one (`score_date`) is refused with [`StoreError::Stale`].
-    async fn import_epss(&self, feed: &EpssFeed, source: &Source) -> Result<usize, StoreError>;
+    /// Replace the EPSS scores with `feed`, read from `source`, as `write` says: every row
+    /// of `feed` is stored, and a stored score it does not list is deleted unless
+    /// `write.prune` keeps it. As for [`Store::import_kev`], the decision is the caller's,
+    /// made against [`Store::epss_stamp`] (`write.expected`, else
+    /// [`StoreError::FeedChanged`]).
+    async fn import_epss(
+        &self,
+        feed: &EpssFeed,
+        source: &Source,
+        write: &FeedWrite,
+    ) -> Result<EpssImport, StoreError>;
+
+    /// The stored EPSS feed's score date and number of scores (`None` before the first
+    /// import).
+    async fn epss_stamp(&self) -> Result<Option<FeedStamp>, StoreError>;
 
     /// The current EPSS feed (`None` before the first import).
     async fn epss(&self) -> Result<Option<EpssView>, StoreError>;
@@ -202,4 +231,27 @@ pub trait Store: Send + Sync {
 
     /// Every rollout, newest first.
     async fn rollouts(&self) -> Result<Vec<RolloutSummaryRow>, StoreError>;
+
+    // ----- The audit log's anchor (the head of `<state>/audit.jsonl`, kept apart from it) -----
+
+    /// The audit log's head as last recorded; `None` before the first line was anchored.
+    async fn audit_anchor(&self) -> Result<Option<AuditHead>, StoreError>;
+
+    /// Record `head` (the audit log's last line on disk) if it is past the recorded one.
+    /// A head at or before it changes nothing (another runner's later line was recorded
+    /// first), so the anchor only moves forward. Returns whether it moved. A head with `seq`
+    /// 0 or a hash that is not 64 lowercase hex digits is [`StoreError::InvalidInput`].
+    async fn advance_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Record `head` whatever was recorded before, also an earlier line: an operator
+    /// accepting the log as it is (`patchwave audit reanchor`).
+    async fn reset_audit_anchor(
+        &self,
+        head: &AuditHead,
+        at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 }

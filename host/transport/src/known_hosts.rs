@@ -11,8 +11,8 @@
 //! lookup by resolved IP address).
 
 use std::collections::BTreeSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{ErrorKind, Write};
+use std::fs;
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
@@ -120,6 +120,10 @@ pub enum KnownHostsError {
     /// The key could not be written in OpenSSH format.
     #[error("cannot encode key: {0}")]
     Encode(String),
+    /// The file, its lock or its temporary file could not be written safely: a symbolic
+    /// link where the file or lock should be, or an IO error while replacing it.
+    #[error("known_hosts: {0}")]
+    Refused(#[source] patchwave_fs::FsError),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -428,12 +432,7 @@ impl KnownHosts {
             fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
         let lock_path = sibling(&self.path, ".lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(io_err(&lock_path))?;
+        let lock = patchwave_fs::open_lock_file(&lock_path).map_err(KnownHostsError::Refused)?;
         lock.lock().map_err(io_err(&lock_path))?;
 
         // Decide from what is on disk now, not from this process's possibly stale copy.
@@ -512,33 +511,14 @@ impl KnownHosts {
         *self.entries.write().unwrap_or_else(|p| p.into_inner()) = entries;
     }
 
+    /// Replace the file: a temporary file created exclusively (random name, never through
+    /// a link) in the same directory, fsynced and renamed into place. A symbolic link at
+    /// the path is refused, never written through. A new file is `0644` (host keys are
+    /// public, and the service user must read a file root enrolled); an existing one keeps
+    /// its mode, minus group and other write.
     fn write_atomically(&self, text: &str) -> Result<(), KnownHostsError> {
-        let tmp = sibling(&self.path, &format!(".tmp.{}", std::process::id()));
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| KnownHostsError::Io { path, source }
-        };
-        let result = (|| {
-            let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-            if let Ok(meta) = fs::metadata(&self.path) {
-                f.set_permissions(meta.permissions())
-                    .map_err(io_err(&tmp))?;
-            }
-            f.write_all(text.as_bytes()).map_err(io_err(&tmp))?;
-            f.sync_all().map_err(io_err(&tmp))?;
-            fs::rename(&tmp, &self.path).map_err(io_err(&self.path))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
-        // Make the rename itself durable.
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        patchwave_fs::replace_file(&self.path, text.as_bytes(), 0o644)
+            .map_err(KnownHostsError::Refused)
     }
 }
 
@@ -744,6 +724,82 @@ mod tests {
         assert!(
             matches!(err, KnownHostsError::WildcardEntry { line: 1, .. }),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn add_never_writes_through_a_symbolic_link() {
+        use std::os::unix::fs::{symlink, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+
+        // The file itself is a link: refused, the link and its target left as they were.
+        let path = dir.path().join("known_hosts");
+        symlink(&victim, &path).unwrap();
+        let kh = KnownHosts::load(&path).unwrap();
+        let err = kh
+            .add("10.0.0.1", 22, &key(ED1), AddMode::Replace)
+            .unwrap_err();
+        assert!(
+            matches!(&err, KnownHostsError::Refused(e) if e.refusal() == Some(patchwave_fs::Refusal::Symlink)),
+            "{err}"
+        );
+        assert!(fs::symlink_metadata(&path)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+
+        // Links planted at the lock and at the temporary name a writer used to pick
+        // (`known_hosts.tmp.<pid>`): the lock is refused, the temporary name never used.
+        let sub = dir.path().join("sub");
+        fs::create_dir(&sub).unwrap();
+        let path = sub.join("known_hosts");
+        symlink(
+            &victim,
+            sub.join(format!("known_hosts.tmp.{}", std::process::id())),
+        )
+        .unwrap();
+        let kh = KnownHosts::load(&path).unwrap();
+        assert_eq!(
+            kh.add("10.0.0.1", 22, &key(ED1), AddMode::Replace).unwrap(),
+            AddOutcome::Added
+        );
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("10.0.0.1 {ED1}\n")
+        );
+        // A new file is readable by the service user but writable by no one else.
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+
+        fs::remove_file(sub.join("known_hosts.lock")).unwrap();
+        symlink(&victim, sub.join("known_hosts.lock")).unwrap();
+        let err = kh
+            .add("10.0.0.2", 22, &key(ED2), AddMode::Replace)
+            .unwrap_err();
+        assert!(matches!(err, KnownHostsError::Refused(_)), "{err}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            format!("10.0.0.1 {ED1}\n")
+        );
+    }
+
+    #[test]
+    fn add_takes_write_access_away_from_group_and_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let kh = store(&dir, &format!("alpha {ED1}\n"));
+        fs::set_permissions(kh.path(), fs::Permissions::from_mode(0o666)).unwrap();
+        kh.add("beta", 22, &key(ED2), AddMode::Replace).unwrap();
+        assert_eq!(
+            fs::metadata(kh.path()).unwrap().permissions().mode() & 0o777,
+            0o644
         );
     }
 }

@@ -12,6 +12,7 @@ use patchwave_core::HostId;
 
 pub mod known_hosts;
 pub mod local;
+pub mod process;
 mod quote;
 pub mod ssh;
 

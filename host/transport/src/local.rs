@@ -1,12 +1,11 @@
 //! Runs commands on this machine, directly (no shell).
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use patchwave_core::HostId;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::process::{self, Overflow, Process, ProcessError};
 use crate::{Command, Output, Transport, TransportError, DEFAULT_MAX_OUTPUT};
 
 /// The machine patchwave runs on, as a target host.
@@ -43,24 +42,6 @@ pub(crate) const BASE_ENV: &[(&str, &str)] = &[
     ("LANG", "C"),
 ];
 
-async fn read_capped<R: AsyncRead + Unpin>(
-    mut r: R,
-    cap: usize,
-) -> std::io::Result<(Vec<u8>, bool)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
-    loop {
-        let n = r.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok((buf, false));
-        }
-        if buf.len() + n > cap {
-            return Ok((buf, true));
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 #[async_trait]
 impl Transport for LocalTransport {
     fn host(&self) -> &HostId {
@@ -68,86 +49,49 @@ impl Transport for LocalTransport {
     }
 
     async fn exec(&self, cmd: &Command) -> Result<Output, TransportError> {
-        let mut proc = tokio::process::Command::new(&cmd.program);
-        proc.args(&cmd.args)
-            .env_clear()
-            .envs(BASE_ENV.iter().copied())
-            .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdin(if cmd.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = proc.spawn().map_err(|e| TransportError::Spawn {
-            host: self.host.clone(),
-            program: cmd.program.clone(),
-            detail: e.to_string(),
-        })?;
-        let io_err = |e: std::io::Error| TransportError::Spawn {
-            host: self.host.clone(),
-            program: cmd.program.clone(),
-            detail: e.to_string(),
-        };
-        if let (Some(mut stdin), Some(data)) = (child.stdin.take(), cmd.stdin.clone()) {
-            // Feed stdin concurrently so a program that writes before reading cannot deadlock.
-            tokio::spawn(async move {
-                let _ = stdin.write_all(&data).await;
-            });
-        }
-        let (stdout, stderr) = match (child.stdout.take(), child.stderr.take()) {
-            (Some(o), Some(e)) => (o, e),
-            _ => return Err(io_err(std::io::Error::other("no stdout/stderr pipe"))),
-        };
-        let cap = self.max_output;
-        let run = async {
-            let (out, err) = tokio::join!(read_capped(stdout, cap), read_capped(stderr, cap));
-            let (out, err) = (out.map_err(io_err)?, err.map_err(io_err)?);
-            if out.1 || err.1 || out.0.len() + err.0.len() > cap {
-                return Err(TransportError::OutputTooLarge {
-                    host: self.host.clone(),
-                    program: cmd.program.clone(),
-                    limit: cap,
-                });
-            }
-            let status = child.wait().await.map_err(io_err)?;
-            Ok((status, out.0, err.0))
-        };
+        let env: Vec<(String, String)> = BASE_ENV
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .chain(cmd.env.iter().cloned())
+            .collect();
         let timeout = if cmd.timeout.is_zero() {
             Duration::from_secs(600)
         } else {
             cmd.timeout
         };
-        match tokio::time::timeout(timeout, run).await {
-            Err(_) => Err(TransportError::Timeout {
-                host: self.host.clone(),
-                after: timeout,
-                during: format!("running `{}`", cmd.program),
+        let process = Process {
+            program: &cmd.program,
+            args: &cmd.args,
+            env: &env,
+            stdin: cmd.stdin.as_deref(),
+            timeout,
+            cap: self.max_output,
+            overflow: Overflow::Fail,
+        };
+        let (host, program) = (self.host.clone(), cmd.program.clone());
+        match process::run(&process).await {
+            Ok(done) => Ok(Output {
+                status: done.status,
+                stdout: done.stdout,
+                stderr: done.stderr,
             }),
-            Ok(Err(e)) => Err(e),
-            Ok(Ok((status, stdout, stderr))) => Ok(Output {
-                status: exit_code(status),
-                stdout,
-                stderr,
+            Err(ProcessError::Timeout(after)) => Err(TransportError::Timeout {
+                host,
+                after,
+                during: format!("running `{program}`"),
+            }),
+            Err(ProcessError::OutputTooLarge { limit }) => Err(TransportError::OutputTooLarge {
+                host,
+                program,
+                limit,
+            }),
+            Err(ProcessError::Spawn(e) | ProcessError::Io(e)) => Err(TransportError::Spawn {
+                host,
+                program,
+                detail: e.to_string(),
             }),
         }
     }
-}
-
-#[cfg(unix)]
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    use std::os::unix::process::ExitStatusExt;
-    status
-        .code()
-        .or_else(|| status.signal().map(|s| 128 + s))
-        .unwrap_or(-1)
-}
-
-#[cfg(not(unix))]
-fn exit_code(status: std::process::ExitStatus) -> i32 {
-    status.code().unwrap_or(-1)
 }
 
 #[cfg(test)]
@@ -274,7 +218,11 @@ mod tests {
         // The child leaves a grandchild holding the pipes and exits at once.
         let script = format!("sleep 300 & echo $! > {}; exit 0", pidfile.display());
         let err = local()
-            .exec(&Command::new("sh", &["-c", &script], Duration::from_millis(500)))
+            .exec(&Command::new(
+                "sh",
+                &["-c", &script],
+                Duration::from_millis(500),
+            ))
             .await
             .unwrap_err();
         assert!(matches!(err, TransportError::Timeout { .. }), "{err}");
@@ -289,7 +237,8 @@ mod tests {
         let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
         let cmd = Command::new("sh", &["-c", &script], Duration::from_secs(600));
         let transport = local();
-        let cancelled = tokio::time::timeout(Duration::from_millis(500), transport.exec(&cmd)).await;
+        let cancelled =
+            tokio::time::timeout(Duration::from_millis(500), transport.exec(&cmd)).await;
         assert!(cancelled.is_err(), "the run ended by itself: {cancelled:?}");
         let pid = pid_in(&pidfile);
         assert!(exited(pid), "grandchild {pid} outlived the dropped run");

@@ -20,6 +20,8 @@ use patchwave_plugin_sdk::{Installed, PluginError};
 pub struct Inst<'a> {
     /// Package name, without an architecture qualifier.
     pub name: &'a str,
+    /// The name as apt printed it: with a `:arch` qualifier for a foreign architecture.
+    pub spec: &'a str,
     /// Installed version; `None` when the package would be newly installed.
     pub old: Option<&'a str>,
     /// The version apt would install.
@@ -35,6 +37,9 @@ pub struct Simulation<'a> {
     pub installs: Vec<Inst<'a>>,
     /// Packages apt would remove, as printed (possibly `name:arch`).
     pub removals: Vec<&'a str>,
+    /// The installed version of each of [`Simulation::removals`], in the same order, when
+    /// apt printed it (`Remv jq [1.6-2.1+deb12u1]`).
+    pub removed_versions: Vec<Option<&'a str>>,
     /// Packages apt would (re)configure, as printed.
     pub configures: Vec<&'a str>,
 }
@@ -55,15 +60,27 @@ pub fn parse_simulation(text: &str) -> Result<Simulation<'_>, PluginError> {
                 PluginError::Parse(format!("apt-get -s output line {}: {line:?}", i + 1))
             })?);
         } else if let Some((verb, rest)) = line.split_once(' ') {
-            let list = match verb {
-                "Remv" | "Purg" => &mut sim.removals,
-                "Conf" => &mut sim.configures,
+            let removal = match verb {
+                "Remv" | "Purg" => true,
+                "Conf" => false,
                 _ => continue,
             };
-            let name = rest.split(' ').next().filter(|n| !n.is_empty());
-            list.push(name.ok_or_else(|| {
+            let mut words = rest.split(' ');
+            let name = words.next().filter(|n| !n.is_empty()).ok_or_else(|| {
                 PluginError::Parse(format!("apt-get -s output line {}: {line:?}", i + 1))
-            })?);
+            })?;
+            if removal {
+                sim.removals.push(name);
+                sim.removed_versions.push(
+                    words
+                        .next()
+                        .and_then(|w| w.strip_prefix('['))
+                        .and_then(|w| w.strip_suffix(']'))
+                        .filter(|v| !v.is_empty()),
+                );
+            } else {
+                sim.configures.push(name);
+            }
         }
     }
     Ok(sim)
@@ -94,6 +111,7 @@ fn parse_inst(rest: &str) -> Option<Inst<'_>> {
     }
     Some(Inst {
         name,
+        spec: full_name,
         old,
         new,
         arch,
@@ -167,18 +185,21 @@ mod tests {
             [
                 Inst {
                     name: "libfoo",
+                    spec: "libfoo:i386",
                     old: Some("1.0-1"),
                     new: "1.0-2",
                     arch: "i386"
                 },
                 Inst {
                     name: "newdep",
+                    spec: "newdep",
                     old: None,
                     new: "2.0",
                     arch: "amd64"
                 },
                 Inst {
                     name: "bar",
+                    spec: "bar",
                     old: Some("1:2.0"),
                     new: "1:2.1",
                     arch: "all"
@@ -186,6 +207,10 @@ mod tests {
             ]
         );
         assert_eq!(sim.removals, ["jq", "yq:arm64"]);
+        assert_eq!(
+            sim.removed_versions,
+            [Some("1.6-2.1+deb12u1"), Some("3.1.0-3")]
+        );
         assert_eq!(sim.configures, ["bar"]);
         assert!(!sim.is_empty());
         assert!(parse_simulation("Reading package lists...\n")

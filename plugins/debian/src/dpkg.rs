@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use patchwave_plugin_sdk::{Installed, PackageTable, PluginError, TextSpans};
+use patchwave_plugin_sdk::{Class, Installed, PackageTable, PluginError, TextSpans};
 
 /// The `dpkg-query --showformat` argument used for every query. The escapes are expanded
 /// by dpkg-query itself, so the argv holds no control characters.
@@ -360,30 +360,23 @@ pub struct PackageRef<'a> {
 }
 
 impl<'a> PackageRef<'a> {
-    /// Validate a package name (Debian policy: `[a-z0-9][a-z0-9+.-]+`), optionally
-    /// qualified with `:arch` (`[a-z0-9][a-z0-9-]*`).
+    /// Validate a package name exactly as the host checks a `<package>` argument (Debian
+    /// policy: `[a-z0-9][a-z0-9+.-]+`, optionally qualified with `:arch`), so a name
+    /// refused there is refused here, before anything runs. A name ending in `+` or `-`
+    /// (apt's install/remove modifiers) is only accepted with its architecture.
     pub fn parse(spec: &'a str) -> Result<Self, PluginError> {
+        if !Class::Package.accepts(spec, true) {
+            return Err(PluginError::InvalidInput(format!(
+                "invalid package name {spec:?}: expected [a-z0-9][a-z0-9+.-]+ with an optional \
+                 :arch, not ending in `+` or `-` (apt reads those as \"install\" and \
+                 \"remove\": name such a package with its architecture, e.g. `g++:amd64`) nor \
+                 in a package file extension (`.deb`)"
+            )));
+        }
         let (name, arch) = match spec.split_once(':') {
             Some((name, arch)) => (name, Some(arch)),
             None => (spec, None),
         };
-        let name_ok = name.len() >= 2
-            && name.bytes().enumerate().all(|(i, b)| {
-                b.is_ascii_lowercase()
-                    || b.is_ascii_digit()
-                    || (i > 0 && matches!(b, b'+' | b'.' | b'-'))
-            });
-        let arch_ok = arch.is_none_or(|a| {
-            a.bytes()
-                .enumerate()
-                .all(|(i, b)| b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && b == b'-'))
-                && !a.is_empty()
-        });
-        if !name_ok || !arch_ok {
-            return Err(PluginError::InvalidInput(format!(
-                "invalid package name {spec:?}: expected [a-z0-9][a-z0-9+.-]+ with an optional :arch"
-            )));
-        }
         Ok(PackageRef { spec, name, arch })
     }
 
@@ -604,7 +597,7 @@ mod tests {
     fn package_refs() {
         for ok in [
             "libc6",
-            "g++",
+            "g++:amd64",
             "libstdc++6",
             "0ad",
             "python3.11",
@@ -629,6 +622,10 @@ mod tests {
             "../x",
             "foo\n",
             "ünï",
+            // apt's modifiers: `g++` is a package, but `openssh-server-` removes sshd.
+            "g++",
+            "openssh-server-",
+            "x.deb",
         ] {
             assert!(
                 matches!(PackageRef::parse(bad), Err(PluginError::InvalidInput(_))),

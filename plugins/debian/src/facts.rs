@@ -78,7 +78,7 @@ pub fn upgradable(host: &mut impl Host) -> Result<Vec<Installed>, PluginError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::fake::{out, Scripted};
+    use crate::host::fake::{out, scripted};
 
     const OS_RELEASE: &str = "cat /etc/os-release";
     const UNAME: &str = "uname -r -m";
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn debian_facts() {
-        let mut host = Scripted::default()
+        let mut host = scripted()
             .expect(
                 OS_RELEASE,
                 out(0, include_str!("../tests/data/os-release-debian12")),
@@ -105,7 +105,7 @@ mod tests {
 
     #[test]
     fn fallback_os_release_and_reboot() {
-        let mut host = Scripted::default()
+        let mut host = scripted()
             .expect(OS_RELEASE, out(1, ""))
             .expect(
                 "cat /usr/lib/os-release",
@@ -123,17 +123,16 @@ mod tests {
 
     #[test]
     fn unsupported_and_failures() {
-        let mut host =
-            Scripted::default().expect(OS_RELEASE, out(0, "ID=rocky\nID_LIKE=\"rhel\"\n"));
+        let mut host = scripted().expect(OS_RELEASE, out(0, "ID=rocky\nID_LIKE=\"rhel\"\n"));
         assert!(matches!(facts(&mut host), Err(PluginError::Unsupported(_))));
         host.done();
 
-        let mut host = Scripted::default()
+        let mut host = scripted()
             .expect(OS_RELEASE, out(0, "ID=debian\n"))
             .expect(UNAME, out(0, "6.1.0\n"));
         assert!(matches!(facts(&mut host), Err(PluginError::Parse(_))));
 
-        let mut host = Scripted::default()
+        let mut host = scripted()
             .expect(OS_RELEASE, out(0, "ID=debian\n"))
             .expect(UNAME, out(0, "6.1.0 x86_64\n"))
             .expect(REBOOT, out(2, ""));
@@ -142,11 +141,10 @@ mod tests {
             Err(PluginError::CommandFailed(_))
         ));
 
-        let mut host =
-            Scripted::default().expect(OS_RELEASE, Err(PluginError::Denied("cat".into())));
+        let mut host = scripted().expect(OS_RELEASE, Err(PluginError::Denied("cat".into())));
         assert!(matches!(facts(&mut host), Err(PluginError::Denied(_))));
 
-        let mut host = Scripted::default()
+        let mut host = scripted()
             .expect(OS_RELEASE, out(1, ""))
             .expect("cat /usr/lib/os-release", out(1, ""));
         assert!(matches!(
@@ -157,12 +155,12 @@ mod tests {
 
     #[test]
     fn inventory_and_upgradable_run_their_queries() {
-        let mut host = Scripted::default().expect(
+        let mut host = scripted().expect(
             &format!("dpkg-query -W {}", dpkg::SHOW_FORMAT),
             out(0, "ii \tbash\t5.2\tamd64\tbash\nrc \told\t1\tamd64\told\n"),
         );
         assert_eq!(inventory(&mut host).unwrap().unpack().unwrap().len(), 1);
-        let mut host = Scripted::default().expect(
+        let mut host = scripted().expect(
             "apt-get -s -o Debug::NoLocking=1 upgrade",
             out(0, "Inst bash [5.2] (5.3 Debian:12 [amd64])\n"),
         );
@@ -171,8 +169,8 @@ mod tests {
             (up[0].name.as_str(), up[0].version.as_str()),
             ("bash", "5.3")
         );
-        let mut host = Scripted::default()
-            .expect("apt-get -s -o Debug::NoLocking=1 upgrade", out(100, "E: x"));
+        let mut host =
+            scripted().expect("apt-get -s -o Debug::NoLocking=1 upgrade", out(100, "E: x"));
         assert!(matches!(
             upgradable(&mut host),
             Err(PluginError::CommandFailed(_))

@@ -35,7 +35,7 @@ pub mod version;
 use patchwave_plugin_sdk::export_plugin;
 use patchwave_plugin_sdk::{
     ApplyReport, Change, Manifest, Ordering, OsFacts, PackageTable, Plugin, PluginError,
-    RollbackStep,
+    RollbackStep, Transaction,
 };
 
 /// os-release `ID`s (and `ID_LIKE` entries) this plugin handles.
@@ -80,6 +80,10 @@ impl Plugin for Debian {
                 })
             })
             .collect()
+    }
+
+    fn plan_apply(changes: Vec<Change>) -> Result<Transaction, PluginError> {
+        transaction::plan_apply(&mut host::Wasm, &changes)
     }
 
     fn plan_rollback(changes: Vec<Change>) -> Result<Vec<RollbackStep>, PluginError> {

@@ -202,7 +202,8 @@ K='x'#y
     /// escapes them wherever it prints them, and the store keeps the original.
     #[test]
     fn control_characters_are_reported_as_they_are() {
-        let text = "PRETTY_NAME=\"Debian\x1b]0;owned\x07 12\x1b[2J\u{9b}31m\u{202e}x\"\nID=debian\n";
+        let text =
+            "PRETTY_NAME=\"Debian\x1b]0;owned\x07 12\x1b[2J\u{9b}31m\u{202e}x\"\nID=debian\n";
         let rel = OsRelease::parse(text);
         assert_eq!(
             rel.pretty_name.as_deref(),

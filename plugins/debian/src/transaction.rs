@@ -8,9 +8,16 @@
 //!
 //! Semantics chosen here:
 //!
-//! * **apply** never moves a held package (no `--allow-change-held-packages`): an
-//!   operator's hold wins, and the report says apt refused. It never removes packages
-//!   (`--no-remove`): a patch that needs removals fails with apt's explanation instead.
+//! * **plan-apply** is apt's own simulation of the apply (`apt-get -s install` with the
+//!   apply's options): every package apt would install, upgrade or downgrade to satisfy the
+//!   changes, dependencies included, and every package it would remove.
+//! * **apply** installs exactly the changes it is given and nothing else: the same
+//!   simulation runs first, and an apt run that would also install, upgrade, downgrade or
+//!   remove a package not among the changes (or give one another version) is refused before
+//!   it starts. A rollout therefore passes the whole transaction resolved at its canary, and a
+//!   host whose resolution differs is refused, not patched differently. It never moves a held
+//!   package (no `--allow-change-held-packages`): an operator's hold wins, and the report
+//!   says apt refused. It never removes packages (`--no-remove`).
 //! * **plan-rollback** plans from the package database, not from the caller's `from`,
 //!   because it runs before the apply: each package goes back to the version installed
 //!   now (a downgrade, then a hold at that version so the next patch run does not bring
@@ -26,11 +33,11 @@
 //!   previous version replaces a package whose configuration keeps failing).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use patchwave_plugin_sdk::{
-    output_tail, ApplyReport, Change, Command, Level, Output, PackageOutcome, Pin, PluginError,
-    RollbackStep,
+    output_tail, ApplyReport, Change, Class, Command, Level, Output, PackageOutcome, Pin,
+    PluginError, RollbackStep, Transaction,
 };
 
 use crate::apt::parse_simulation;
@@ -53,9 +60,15 @@ fn check_version(v: &str) -> Result<(), PluginError> {
             "version {v:?} has surrounding blanks"
         )));
     }
-    Version::parse(v)
-        .map(|_| ())
-        .map_err(|e| PluginError::InvalidInput(version::bad_syntax(v, e)))
+    Version::parse(v).map_err(|e| PluginError::InvalidInput(version::bad_syntax(v, e)))?;
+    // What the host checks the version of a `<package>=<version>` argument against.
+    if !Class::Version.accepts(v, true) {
+        return Err(PluginError::InvalidInput(format!(
+            "version {v:?} does not start with a digit or ends in `+` or `-`, which apt reads \
+             as \"install\" or \"remove\" at the end of an argument"
+        )));
+    }
+    Ok(())
 }
 
 /// A validated change.
@@ -208,30 +221,85 @@ fn unheld_outcome(pkg: &PackageRef<'_>, recs: &[Record<'_>]) -> PackageOutcome {
     outcome(pkg, None, (status, found), !status.is_held())
 }
 
-/// Install exact versions and report the state each package ends in.
+/// `name=version` for each target, as apt takes it.
+fn install_args(targets: &[Target<'_>]) -> Vec<String> {
+    targets
+        .iter()
+        .map(|t| format!("{}={}", t.pkg.spec, t.to))
+        .collect()
+}
+
+/// What applying `changes` would do now: apt's simulation of the same install.
+pub fn plan_apply(host: &mut impl Host, changes: &[Change]) -> Result<Transaction, PluginError> {
+    let targets = validate_changes(changes)?;
+    if targets.is_empty() {
+        return Ok(Transaction {
+            changes: Vec::new(),
+            removals: Vec::new(),
+        });
+    }
+    let cmd = commands::APT_SIMULATE_INSTALL.command(&install_args(&targets));
+    let out = host.exec(&cmd)?;
+    if out.status != 0 {
+        return Err(PluginError::CommandFailed(patchwave_plugin_sdk::failure(
+            &cmd, &out,
+        )));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let sim = parse_simulation(&text)?;
+    let removals = sim
+        .removals
+        .iter()
+        .zip(&sim.removed_versions)
+        .map(|(name, version)| match version {
+            Some(v) => Ok(Pin {
+                name: (*name).to_string(),
+                version: (*v).to_string(),
+            }),
+            None => Err(PluginError::Parse(format!(
+                "apt-get -s would remove {name} but printed no version for it"
+            ))),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Transaction {
+        changes: sim
+            .installs
+            .iter()
+            .map(|i| Change {
+                name: i.spec.to_string(),
+                from: i.old.map(str::to_string),
+                to: i.new.to_string(),
+            })
+            .collect(),
+        removals,
+    })
+}
+
+/// Install exactly these versions (refusing an apt run that would touch anything else) and
+/// report the state each package ends in.
 pub fn apply(host: &mut impl Host, changes: &[Change]) -> Result<ApplyReport, PluginError> {
     let targets = validate_changes(changes)?;
     let mut report = Report::default();
     if targets.is_empty() {
         return Ok(report.finish());
     }
-    let args: Vec<String> = targets
-        .iter()
-        .map(|t| format!("{}={}", t.pkg.spec, t.to))
-        .collect();
+    let args = install_args(&targets);
     host.log(
         Level::Info,
         &format!("installing {} package version(s)", args.len()),
     );
-    let cmd = commands::APT_INSTALL.command(&args);
-    let out = host.exec(&cmd)?;
-    report.ran(&cmd, &out, true);
-    if out.status != 0 {
-        host.log(
-            Level::Warn,
-            &format!("apt-get install exited with status {}", out.status),
-        );
-    }
+    let may_install: HashMap<&str, &str> = targets.iter().map(|t| (t.pkg.name, t.to)).collect();
+    let guard = Guard {
+        may_install: &may_install,
+        may_remove: &HashSet::new(),
+    };
+    guard.run(
+        host,
+        &mut report,
+        &commands::APT_SIMULATE_INSTALL,
+        &commands::APT_INSTALL,
+        &args,
+    )?;
 
     let specs: Vec<&str> = targets.iter().map(|t| t.pkg.spec).collect();
     let text = read_back(host, &specs).inspect_err(|e| lost_state(host, &report, e))?;
@@ -416,7 +484,13 @@ pub fn rollback(host: &mut impl Host, steps: &[RollbackStep]) -> Result<ApplyRep
                         _ => None,
                     })
                     .collect();
-                let may_install: HashSet<&str> = group.iter().map(|s| s.pkg().name).collect();
+                let may_install: HashMap<&str, &str> = group
+                    .iter()
+                    .filter_map(|s| match s {
+                        Step::Install(p, v) => Some((p.name, *v)),
+                        _ => None,
+                    })
+                    .collect();
                 let guard = Guard {
                     may_install: &may_install,
                     may_remove: &may_remove,
@@ -432,7 +506,7 @@ pub fn rollback(host: &mut impl Host, steps: &[RollbackStep]) -> Result<ApplyRep
             1 => {
                 let args: Vec<&str> = group.iter().map(|s| s.pkg().spec).collect();
                 let guard = Guard {
-                    may_install: &HashSet::new(),
+                    may_install: &HashMap::new(),
                     may_remove: &may_remove,
                 };
                 guard.run(
@@ -497,8 +571,8 @@ fn repair_interrupted(host: &mut impl Host, report: &mut Report) -> Result<(), P
 
 /// Checks an apt run's simulation before the real run.
 struct Guard<'s> {
-    /// Base names the run may install, upgrade or downgrade.
-    may_install: &'s HashSet<&'s str>,
+    /// Base names the run may install, upgrade or downgrade, each to exactly this version.
+    may_install: &'s HashMap<&'s str, &'s str>,
     /// Base names the run may remove.
     may_remove: &'s HashSet<&'s str>,
 }
@@ -540,11 +614,16 @@ impl Guard<'_> {
             .copied()
             .filter(|r| !self.may_remove.contains(r.split(':').next().unwrap_or(r)))
             .collect();
-        let extra_installs: Vec<&str> = plan
+        let extra_installs: Vec<String> = plan
             .installs
             .iter()
-            .map(|i| i.name)
-            .filter(|n| !self.may_install.contains(n))
+            .filter(|i| {
+                !self
+                    .may_install
+                    .get(i.name)
+                    .is_some_and(|v| version::same(v, i.new))
+            })
+            .map(|i| format!("{}={}", i.spec, i.new))
             .collect();
         if !extra_removals.is_empty() || !extra_installs.is_empty() {
             let why = format!(

@@ -24,12 +24,19 @@ pub use bindings::exports::patchwave::plugin::os::Guest as Plugin;
 pub use bindings::patchwave::plugin::host::{self, Command, ExecError, Level, Output};
 pub use bindings::patchwave::plugin::types::Ordering;
 pub use bindings::patchwave::plugin::types::{
-    ApplyReport, Change, CommandFailure, ExecGrant, OsFacts, PackageOutcome, PackageTable, Pin,
-    PluginError, PluginManifest as Manifest, RollbackStep,
+    ApplyReport, Change, CommandFailure, EnvGrant, ExecGrant, OsFacts, PackageOutcome,
+    PackageTable, Pin, PluginError, PluginManifest as Manifest, RollbackStep, Transaction,
 };
+/// The host's own grant matcher (see [`decide`]) and its argument classes (`<package>`,
+/// `<version>`), for validating input exactly as the host will check it.
+pub use patchwave_grant::{Class, GrantDecision};
 
 mod table;
 pub use table::{Installed, PackageTableBuilder, TextSpans};
+mod target;
+pub use target::{run_ok, stdout_text, Host, Wasm};
+#[cfg(feature = "scripted")]
+pub mod scripted;
 
 /// Export a type implementing [`Plugin`] as this component's `os` interface.
 #[macro_export]
@@ -100,11 +107,65 @@ pub fn log(level: Level, message: &str) {
     host::log(level, message);
 }
 
-/// Shorthand for an [`ExecGrant`] literal.
-pub fn grant(program: &str, args: &[&str], env: &[&str]) -> ExecGrant {
+/// An [`ExecGrant`] for `program` with these argument patterns and literal env values
+/// (`each`: none, so a final `**` takes any arguments; see [`grant_each`]).
+pub fn grant(program: &str, args: &[&str], env: &[(&str, &str)]) -> ExecGrant {
     ExecGrant {
         program: program.to_string(),
         args: args.iter().map(|a| a.to_string()).collect(),
-        env: env.iter().map(|a| a.to_string()).collect(),
+        each: None,
+        env: env
+            .iter()
+            .map(|(name, value)| EnvGrant {
+                name: name.to_string(),
+                value: value.to_string(),
+                secret: false,
+            })
+            .collect(),
     }
+}
+
+/// An [`ExecGrant`] whose final `**` takes only arguments matching `each` (for example
+/// `<package>=<version>`).
+pub fn grant_each(program: &str, args: &[&str], each: &str, env: &[(&str, &str)]) -> ExecGrant {
+    ExecGrant {
+        each: Some(each.to_string()),
+        ..grant(program, args, env)
+    }
+}
+
+/// The matcher's form of a manifest grant.
+pub fn rules(grant: &ExecGrant) -> patchwave_grant::ExecGrant {
+    patchwave_grant::ExecGrant {
+        program: grant.program.clone(),
+        args: grant.args.clone(),
+        each: grant.each.clone(),
+        env: grant
+            .env
+            .iter()
+            .map(|e| patchwave_grant::EnvGrant {
+                name: e.name.clone(),
+                value: e.value.clone(),
+                secret: e.secret,
+            })
+            .collect(),
+    }
+}
+
+/// What the host runtime decides for `cmd`, given these declarations and operator grants:
+/// the same function the runtime calls, for a plugin's own tests.
+pub fn decide(declared: &[ExecGrant], granted: &[ExecGrant], cmd: &Command) -> GrantDecision {
+    let declared: Vec<_> = declared.iter().map(rules).collect();
+    let granted: Vec<_> = granted.iter().map(rules).collect();
+    let req = patchwave_grant::ExecRequest {
+        program: cmd.program.clone(),
+        args: cmd.args.clone(),
+        env: cmd.env.clone(),
+    };
+    GrantDecision::decide(&declared, &granted, &req)
+}
+
+/// Whether a manifest declaring `grants`, granted all of them, may run `cmd`.
+pub fn covered(grants: &[ExecGrant], cmd: &Command) -> bool {
+    decide(grants, grants, cmd).allowed()
 }

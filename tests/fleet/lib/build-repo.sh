@@ -253,6 +253,33 @@ S
   finish_pkg acme-health "$v"
 done
 
+# ---------------------------------------------------------------- acme-api, acme-extra
+# A dependency chain for whole-transaction rollouts: acme-api 1.0-1 needs acme-lib >= 2.0;
+# 1.0-2 needs acme-lib >= 2.1 (an upgrade of the library) and acme-extra (a package the host
+# does not have). 1.0-2's postinst fails on a host that has /etc/acme-api.fail, so a test can
+# make one host of a wave fail and watch the whole transaction come back off.
+new_pkg acme-extra 1.0-1 "ACME extra components (fleet test package)"
+echo 1.0-1 | file /usr/share/acme-extra/VERSION 0644
+finish_pkg acme-extra 1.0-1
+for v in 1.0-1 1.0-2; do
+  if [ "$v" = 1.0-1 ]; then
+    new_pkg acme-api "$v" "ACME API server (fleet test package)" "acme-lib (>= 2.0)"
+  else
+    new_pkg acme-api "$v" "ACME API server (fleet test package)" "acme-lib (>= 2.1), acme-extra"
+    script postinst <<'S'
+#!/bin/sh
+set -e
+if [ "$1" = configure ] && [ -e /etc/acme-api.fail ]; then
+  echo "acme-api 1.0-2: simulated postinst failure (/etc/acme-api.fail)" >&2
+  exit 1
+fi
+exit 0
+S
+  fi
+  echo "$v" | file /usr/share/acme-api/VERSION 0644
+  finish_pkg acme-api "$v"
+done
+
 # ---------------------------------------------------------------- index
 cd "$OUT/deb"
 apt-ftparchive packages pool >"$WORK/Packages"

@@ -60,7 +60,7 @@ mount -t tmpfs -o mode=0755 tmpfs "$T/run"   # no /run/fleet-host: acme-health w
 
 # --- initial package set, straight from the repo's .debs
 mkdir -p "$T/tmp/fleet-debs"
-for p in acme-lib_2.0-1 acme-web_1.0-1 acme-health_1.0-1 acme-slow_1.0-1; do
+for p in acme-lib_2.0-1 acme-web_1.0-1 acme-health_1.0-1 acme-slow_1.0-1 acme-api_1.0-1; do
   cp "$POOL/${p}_all.deb" "$T/tmp/fleet-debs/"
 done
 chroot "$T" sh -c 'dpkg -i /tmp/fleet-debs/*.deb'

@@ -6,9 +6,7 @@
 use chrono::{DateTime, Utc};
 use patchwave_advisory::{Class, Finding, FixedIn};
 use patchwave_core::HostId;
-use patchwave_engine::findings::{
-    self, AssessOptions, FleetFindings, FleetInventories, Intelligence, PluginOracle,
-};
+use patchwave_engine::findings::{self, FleetFindings};
 use patchwave_engine::PluginSet;
 
 use patchwave_store::Store;
@@ -128,26 +126,25 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
 
 async fn compute(ctx: &Context) -> Result<FleetFindings, Failure> {
     let store = ctx.store().await?;
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let plugins = ctx.plugins(&runtime).await?;
     assess_fleet(ctx, store.as_ref(), &plugins).await
 }
 
 /// The findings of every host in `store`, versions ordered by `plugins`.
-pub(crate) async fn assess_fleet(
+async fn assess_fleet(
     ctx: &Context,
     store: &dyn Store,
     plugins: &PluginSet,
 ) -> Result<FleetFindings, Failure> {
-    let fleet = FleetInventories::load(store).await.map_err(Failure::op)?;
-    let intelligence = Intelligence::load(store, ctx.config.policy.clone())
-        .await
-        .map_err(Failure::op)?;
-    let options = AssessOptions {
-        ubuntu_pro: ctx.config.advisories.ubuntu_pro,
-    };
-    let oracle = std::sync::Arc::new(PluginOracle::new(plugins));
-    Ok(findings::assess(&fleet, &intelligence, oracle, options).await)
+    findings::assess_fleet(
+        store,
+        plugins,
+        ctx.config.policy.clone(),
+        ctx.config.advisories.ubuntu_pro,
+    )
+    .await
+    .map_err(Failure::op)
 }
 
 /// `ok`, `overdue`, `excluded` or `expired-exclusion` for one finding.

@@ -85,7 +85,15 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             }
             outln!(
                 "{:<16} {:<8} {:<10} {:<32} {:>6} {:>5} {:<12} {:>8} {:<8}",
-                "HOST", "ENV", "SCOPE", "OS", "PKGS", "UPG", "LAST-SCAN", "AGE", "DATA"
+                "HOST",
+                "ENV",
+                "SCOPE",
+                "OS",
+                "PKGS",
+                "UPG",
+                "LAST-SCAN",
+                "AGE",
+                "DATA"
             )?;
             for s in &hosts {
                 let count = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_else(|| "-".into());
@@ -134,11 +142,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             }
             outln!("host:          {}", field(s.id.as_str()))?;
             outln!("address:       {}", field(&s.address))?;
-            outln!(
-                "env / scope:   {} / {}",
-                s.env.as_str(),
-                field(&s.scope)
-            )?;
+            outln!("env / scope:   {} / {}", s.env.as_str(), field(&s.scope))?;
             outln!("os:            {}", os_label(s.facts.as_ref()))?;
             if let Some(f) = &s.facts {
                 outln!("kernel:        {} ({})", field(&f.kernel), field(&f.arch))?;
@@ -154,11 +158,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             if let Some(st) = &s.last_status {
                 match st.error() {
                     None => outln!("  result:      ok")?,
-                    Some(e) => outln!(
-                        "  result:      {}: {}",
-                        st.word().to_uppercase(),
-                        field(e)
-                    )?,
+                    Some(e) => outln!("  result:      {}: {}", st.word().to_uppercase(), field(e))?,
                 }
             }
             outln!("last success:  {}", when(s.last_success_at, now))?;

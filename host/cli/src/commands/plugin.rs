@@ -31,7 +31,7 @@ pub enum Command {
 }
 
 async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let path = if name.ends_with(".wasm") || name.contains('/') {
         PathBuf::from(name)
     } else {
@@ -55,27 +55,18 @@ async fn one(ctx: &Context, name: &str) -> Result<LoadedPlugin, Failure> {
         .map_err(Failure::op)
 }
 
-fn grant_line(g: &patchwave_core::ExecGrant) -> String {
-    let mut s = g.program.clone();
-    for a in &g.args {
-        s.push(' ');
-        s.push_str(a);
-    }
-    if !g.env.is_empty() {
-        s.push_str(&format!("   (env: {})", g.env.join(", ")));
-    }
-    s
-}
-
 /// Run a plugin subcommand.
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::List => {
-            let runtime = ctx.runtime()?;
+            let runtime = ctx.runtime().await?;
             let set = ctx.plugins(&runtime).await?;
             outln!(
                 "{:<12} {:<10} {:<16} {:<8} DIGEST",
-                "NAME", "VERSION", "OS", "GRANTS"
+                "NAME",
+                "VERSION",
+                "OS",
+                "GRANTS"
             )?;
             for p in set.iter() {
                 let m = p.manifest();
@@ -109,11 +100,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             outln!("declares ({}):", m.wants.len())?;
             for g in &m.wants {
                 let granted = p.granted().iter().any(|x| x == g);
-                outln!(
-                    "  [{}] {}",
-                    if granted { "granted" } else { "DENIED " },
-                    grant_line(g)
-                )?;
+                outln!("  [{}] {}", if granted { "granted" } else { "DENIED " }, g)?;
             }
             let extra: Vec<_> = p
                 .granted()
@@ -123,7 +110,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             if !extra.is_empty() {
                 outln!("operator grants not matching a declaration exactly (only the overlap can ever be used):")?;
                 for g in extra {
-                    outln!("  {}", grant_line(g))?;
+                    outln!("  {}", g)?;
                 }
             }
             Ok(())

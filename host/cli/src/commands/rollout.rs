@@ -9,19 +9,17 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use patchwave_advisory::{ecosystems_for_host, Class, Ecosystem, FixedIn};
-use patchwave_core::{check_id, Change, HostId, RollbackStep};
-use patchwave_engine::findings::{PluginOracle, VersionOracle};
+use patchwave_advisory::{Class, Ecosystem};
+use patchwave_core::{check_id, HostId, RollbackStep};
 use patchwave_engine::health::HealthSources;
+use patchwave_engine::planning::{PinSource, PlanRequest, Planner, PlanningError};
 use patchwave_engine::rollout::{
     audit_operator, Executor, HealthGate, NoHealthSources, TickReport,
 };
 use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
-use patchwave_plugin_host::{AuditLog, PluginRuntime};
-use patchwave_rollout::{
-    plan, Force, Observation, PatchClass, PinnedPackage, Plan, ReleaseManifest, Rollout, Target,
-};
+use patchwave_plugin_host::PluginRuntime;
+use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
 use patchwave_store::{SqliteStore, Store};
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL, USAGE};
@@ -213,7 +211,8 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                 serde_json::from_value(record.state).map_err(Failure::op)?;
             outln!(
                 "rollout {id}: {} (revision {})",
-                record.status, record.revision
+                record.status,
+                record.revision
             )?;
             outln!("{}", stored.rollout.summary())?;
             for (stage, lines) in &stored.health {
@@ -255,7 +254,7 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
     if store.rollout(id).await.map_err(Failure::op)?.is_none() {
         return Err(Failure::new(NOT_FOUND, format!("no rollout `{id}`")));
     }
-    let audit = AuditLog::open(&ctx.config.audit_log).map_err(Failure::op)?;
+    let audit = ctx.audit().await?;
     let now = Utc::now();
     audit_operator(&audit, id, &observation, now).map_err(Failure::op)?;
     let value = serde_json::to_value(&observation).map_err(Failure::op)?;
@@ -294,7 +293,7 @@ struct Loaded {
 impl Loaded {
     async fn open(ctx: &Context) -> Result<Loaded, Failure> {
         let store = ctx.store().await?;
-        let runtime = ctx.runtime()?;
+        let runtime = ctx.runtime().await?;
         let plugins = Arc::new(ctx.plugins(&runtime).await?);
         Ok(Loaded {
             store,
@@ -304,15 +303,23 @@ impl Loaded {
     }
 }
 
+/// Every configured host with its transport.
+fn targets(ctx: &Context) -> Result<Vec<HostTarget>, Failure> {
+    ctx.config
+        .hosts
+        .iter()
+        .map(|host| {
+            Ok(HostTarget {
+                config: host.clone(),
+                transport: ctx.transport(host)?,
+            })
+        })
+        .collect()
+}
+
 fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
     let audit = loaded.runtime.audit();
-    let mut targets = Vec::new();
-    for host in &ctx.config.hosts {
-        targets.push(HostTarget {
-            config: host.clone(),
-            transport: ctx.transport(host)?,
-        });
-    }
+    let targets = targets(ctx)?;
     let health: Arc<dyn HealthGate> = if ctx.config.health.sources.is_empty() {
         Arc::new(NoHealthSources)
     } else {
@@ -337,96 +344,56 @@ fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
     })
 }
 
-/// The manifest of `--pin`s and `--class` (default high).
-fn explicit_manifest(args: &PlanArgs) -> Result<ReleaseManifest, Failure> {
-    let mut pins = Vec::new();
+/// The request `args` make.
+fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
     let mut problems = Vec::new();
-    for p in &args.pins {
-        match p.split_once('=') {
-            Some((name, version)) if !name.is_empty() && !version.is_empty() => {
-                pins.push(PinnedPackage::new(&args.ecosystem, name, version))
+    let pins = match &args.from_findings {
+        Some(min) => match Class::parse(min) {
+            Some(min) => PinSource::Findings { min },
+            None => {
+                problems.push(format!(
+                    "--from-findings {min}: expected critical, high, moderate or low"
+                ));
+                PinSource::Explicit(Vec::new())
             }
-            _ => problems.push(format!("--pin {p}: expected NAME=VERSION")),
+        },
+        None => {
+            let mut pins = Vec::new();
+            for p in &args.pins {
+                match p.split_once('=') {
+                    Some((name, version)) if !name.is_empty() && !version.is_empty() => {
+                        pins.push((name.to_string(), version.to_string()))
+                    }
+                    _ => problems.push(format!("--pin {p}: expected NAME=VERSION")),
+                }
+            }
+            PinSource::Explicit(pins)
         }
-    }
-    let class = parse_class(args.class.as_deref().unwrap_or("high"))?;
+    };
+    let class = match args.class.as_deref() {
+        None => None,
+        Some(c) => match parse_class(c) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                problems.push(e.message);
+                None
+            }
+        },
+    };
     if !problems.is_empty() {
         return Err(Failure::new(USAGE, problems.join("\n")));
     }
-    ReleaseManifest::new(pins, "explicit", class).map_err(|e| Failure::new(USAGE, e))
-}
-
-/// The manifest that fixes every open finding of class `min` or higher on `hosts`: per
-/// package, the highest fixed version any finding needs (ordered by the plugin). Findings
-/// without a usable fix are printed and left out; so are excluded ones.
-async fn manifest_from_findings(
-    ctx: &Context,
-    loaded: &Loaded,
-    oracle: &PluginOracle,
-    ecosystem: &Ecosystem,
-    hosts: &[HostId],
-    min: Class,
-    class: Option<&str>,
-) -> Result<ReleaseManifest, Failure> {
-    let now = Utc::now();
-    let assessed =
-        super::findings::assess_fleet(ctx, loaded.store.as_ref(), &loaded.plugins).await?;
-    let mut wanted: BTreeMap<String, String> = BTreeMap::new();
-    let mut highest: Option<Class> = None;
-    let mut unfixable = Vec::new();
-    for f in assessed.findings(now) {
-        if f.class() < min || f.is_excluded(now) || !hosts.contains(&f.host) {
-            continue;
-        }
-        let fix = match f.fixed_in() {
-            FixedIn::Version(v) => v.clone(),
-            FixedIn::NoFixYet => {
-                unfixable.push(format!("{} {}: no fix yet", f.host, f.package));
-                continue;
-            }
-            FixedIn::Unknown(why) => {
-                unfixable.push(format!("{} {}: {why}", f.host, f.package));
-                continue;
-            }
-        };
-        highest = highest.max(Some(f.class()));
-        match wanted.get(&f.package) {
-            None => {
-                wanted.insert(f.package.clone(), fix);
-            }
-            Some(have) if *have == fix => {}
-            Some(have) => {
-                let answer = oracle
-                    .compare(ecosystem, &[(have.clone(), fix.clone())])
-                    .await
-                    .map_err(Failure::op)?;
-                match answer.first() {
-                    Some(Ok(std::cmp::Ordering::Less)) => {
-                        wanted.insert(f.package.clone(), fix);
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => return Err(Failure::new(USAGE, format!("{}: {e}", f.package))),
-                    None => return Err(Failure::op("plugin gave no answer")),
-                }
-            }
-        }
-    }
-    for u in &unfixable {
-        errln!("not pinned: {u}");
-    }
-    let Some(highest) = highest else {
-        return Err(Failure::new(
-            NOT_FOUND,
-            format!("no open {min} or higher finding with a fix on the planned hosts"),
-        ));
-    };
-    let class = parse_class(class.unwrap_or(highest.as_str()))?;
-    let pins = wanted
-        .into_iter()
-        .map(|(name, version)| PinnedPackage::new(&ecosystem.to_string(), &name, &version))
-        .collect();
-    ReleaseManifest::new(pins, &format!("findings: {min} and higher"), class)
-        .map_err(|e| Failure::new(USAGE, e))
+    Ok(PlanRequest {
+        pins,
+        ecosystem: Ecosystem::parse(&args.ecosystem),
+        class,
+        scope: args.scope.clone(),
+        hosts: args.hosts.iter().map(|h| HostId(h.clone())).collect(),
+        force: args.force_reason.as_ref().map(|reason| Force {
+            reason: reason.clone(),
+            by: args.by.clone(),
+        }),
+    })
 }
 
 fn parse_class(s: &str) -> Result<PatchClass, Failure> {
@@ -442,149 +409,38 @@ fn parse_class(s: &str) -> Result<PatchClass, Failure> {
     }
 }
 
-/// The plan for `args` from the config's hosts and the store's inventories; hosts whose
-/// installed version is already at or above the pin are up to date.
+/// The plan for `args` from the config's hosts and the store's inventories (see
+/// [`patchwave_engine::planning`]); what was left out is printed on stderr.
 async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<Plan, Failure> {
-    let oracle = PluginOracle::new(&loaded.plugins);
-    let ecosystem = checked_ecosystem(&args.ecosystem, &loaded.plugins, &oracle)?;
-    let store = &loaded.store;
-    let mut eligible = Vec::new();
-    let mut skipped = Vec::new();
-    for host in &ctx.config.hosts {
-        if !args.hosts.is_empty() && !args.hosts.iter().any(|h| h.as_str() == host.id.as_str()) {
-            continue;
-        }
-        if args.scope.as_ref().is_some_and(|s| *s != host.scope) {
-            continue;
-        }
-        let summary = store.host_summary(&host.id).await.map_err(Failure::op)?;
-        let facts = summary.as_ref().and_then(|s| s.facts.clone());
-        let Some(facts) = facts else {
-            skipped.push(format!("{}: never scanned", host.id));
-            continue;
-        };
-        if !ecosystems_for_host(
-            &facts.id,
-            &facts.version_id,
-            ctx.config.advisories.ubuntu_pro,
-        )
-        .contains(&ecosystem)
-        {
-            continue;
-        }
-        eligible.push(host);
-    }
-    for s in &skipped {
-        errln!("not planned: {s}");
-    }
-    let manifest = match &args.from_findings {
-        Some(min) => {
-            let min = Class::parse(min).ok_or_else(|| {
-                Failure::new(
-                    USAGE,
-                    format!("--from-findings {min}: expected critical, high, moderate or low"),
-                )
-            })?;
-            let hosts: Vec<HostId> = eligible.iter().map(|h| h.id.clone()).collect();
-            manifest_from_findings(
-                ctx,
-                loaded,
-                &oracle,
-                &ecosystem,
-                &hosts,
-                min,
-                args.class.as_deref(),
-            )
-            .await?
-        }
-        None => explicit_manifest(args)?,
+    let request = plan_request(args)?;
+    let targets = targets(ctx)?;
+    let planner = Planner {
+        store: loaded.store.as_ref(),
+        plugins: &loaded.plugins,
+        hosts: &targets,
+        rollout_policy: &ctx.config.rollout,
+        classify: &ctx.config.policy,
+        ubuntu_pro: ctx.config.advisories.ubuntu_pro,
+        concurrency: ctx.config.scan_concurrency,
     };
-    let mut targets = Vec::new();
-    for host in eligible {
-        let inventory = store.inventory(&host.id).await.map_err(Failure::op)?;
-        let packages = inventory.map(|i| i.packages).unwrap_or_default();
-        let mut changes = Vec::new();
-        for pin in manifest.packages() {
-            let Some(installed) = packages.iter().find(|p| p.name == pin.name) else {
-                continue;
-            };
-            if installed.version == pin.version {
-                continue;
-            }
-            let answer = oracle
-                .compare(
-                    &ecosystem,
-                    &[(installed.version.clone(), pin.version.clone())],
-                )
-                .await
-                .map_err(Failure::op)?;
-            match answer.first() {
-                Some(Ok(std::cmp::Ordering::Less)) => changes.push(Change {
-                    name: pin.name.clone(),
-                    from: Some(installed.version.clone()),
-                    to: pin.version.clone(),
-                }),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(Failure::new(USAGE, format!("{}: {e}", pin.name))),
-                None => return Err(Failure::op("plugin gave no answer")),
-            }
-        }
-        targets.push(Target {
-            host: host.id.clone(),
-            environment: host.env,
-            scope: host.scope.clone(),
-            changes,
-        });
+    let planned = planner.plan(&request, Utc::now()).await;
+    for line in &planned.not_pinned {
+        errln!("not pinned: {line}");
     }
-    let force = args.force_reason.as_ref().map(|reason| Force {
-        reason: reason.clone(),
-        by: args.by.clone(),
-    });
-    plan(&manifest, &targets, &ctx.config.rollout, force).map_err(|e| Failure::new(USAGE, e))
+    for (host, why) in &planned.not_planned {
+        errln!("not planned: {host}: {why}");
+    }
+    let plan = planned.outcome.map_err(|e| match e {
+        PlanningError::Invalid(_) | PlanningError::Resolution(_) => Failure::new(USAGE, e),
+        PlanningError::NothingToPin(_) => Failure::new(NOT_FOUND, e),
+        PlanningError::Plugin(_) | PlanningError::Store(_) => Failure::op(e),
+    })?;
+    if !plan.manifest().dependencies().is_empty() {
+        let on: Vec<&str> = planned.resolved_on.iter().map(|h| h.as_str()).collect();
+        errln!("dependencies resolved on: {}", on.join(" "));
+    }
+    Ok(plan)
 }
-
-/// `--ecosystem`: one patchwave knows and a loaded plugin orders the versions of, else a
-/// usage error naming it and what would do.
-fn checked_ecosystem(
-    name: &str,
-    plugins: &PluginSet,
-    oracle: &PluginOracle,
-) -> Result<Ecosystem, Failure> {
-    let ecosystem = Ecosystem::parse(name);
-    if !ecosystem.is_known() {
-        return Err(Failure::new(
-            USAGE,
-            format!(
-                "--ecosystem `{name}`: not an OSV ecosystem patchwave knows (known: {KNOWN_ECOSYSTEMS})"
-            ),
-        ));
-    }
-    if oracle.comparer(&ecosystem).is_none() {
-        let mut handled: Vec<&str> = plugins
-            .iter()
-            .flat_map(|p| p.manifest().ecosystems.iter().map(String::as_str))
-            .collect();
-        handled.sort_unstable();
-        handled.dedup();
-        let handled = if handled.is_empty() {
-            "none: no plugin is loaded".to_string()
-        } else {
-            handled.join(", ")
-        };
-        return Err(Failure::new(
-            USAGE,
-            format!(
-                "--ecosystem `{name}`: no loaded plugin orders its versions (the loaded plugins \
-                 handle: {handled})"
-            ),
-        ));
-    }
-    Ok(ecosystem)
-}
-
-/// The OSV ecosystem names `patchwave_advisory::Ecosystem` maps, as a usage hint.
-const KNOWN_ECOSYSTEMS: &str = "Debian:<release>, Ubuntu:<yy.mm>[:LTS], Ubuntu:Pro:<yy.mm>:LTS, \
-     Ubuntu:Pro:<variant>:<yy.mm>:LTS, Red Hat:<stream>, Rocky Linux:<major>, AlmaLinux:<major>";
 
 /// One rollback step in words.
 fn step_words(step: &RollbackStep) -> String {
@@ -606,6 +462,14 @@ fn print_plan(
     outln!("manifest {} ({}, class {}):", m.id(), m.origin(), m.class())?;
     for p in m.packages() {
         outln!("  {} {} = {}", p.ecosystem, p.name, p.version)?;
+    }
+    for p in m.dependencies() {
+        outln!(
+            "  {} {} = {} (dependency, resolved at the canary)",
+            p.ecosystem,
+            p.name,
+            p.version
+        )?;
     }
     for stage in planned.stages() {
         outln!("{}: {} hosts", stage.id, stage.hosts.len())?;
@@ -630,6 +494,12 @@ fn print_plan(
             outln!("  {}  {}; rollback: {rollback}", h.host, changes.join(", "))?;
         }
     }
+    if !m.dependencies().is_empty() || planned.stages().len() > 1 {
+        outln!(
+            "every later host resolves its own transaction right before its apply; one that \
+             leaves the manifest is refused, not patched differently"
+        )?;
+    }
     if !planned.up_to_date().is_empty() {
         let ids: Vec<&str> = planned.up_to_date().iter().map(|h| h.as_str()).collect();
         outln!("up to date: {}", ids.join(" "))?;
@@ -638,7 +508,9 @@ fn print_plan(
     match &policy.window {
         Some(w) => outln!(
             "prod waves only in the window `{}` ({}) for {}",
-            w.cron, w.tz, w.duration
+            w.cron,
+            w.tz,
+            w.duration
         )?,
         None => outln!("prod waves at any time (no maintenance window configured)")?,
     }

@@ -77,7 +77,7 @@ fn select(ctx: &Context, names: &[String]) -> Result<Vec<HostConfig>, Failure> {
 pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let hosts = select(ctx, &args.hosts)?;
     let store = ctx.store().await?;
-    let runtime = ctx.runtime()?;
+    let runtime = ctx.runtime().await?;
     let plugins = Arc::new(ctx.plugins(&runtime).await?);
     let mut targets = Vec::new();
     for host in hosts {

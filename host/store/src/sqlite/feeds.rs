@@ -9,13 +9,14 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use patchwave_advisory::{
-    kev_removed, Advisory, EpssFeed, EpssRow, KevCatalog, KevEntry, KevTombstone, Source,
+    kev_removed, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog, KevEntry, KevTombstone, Prune,
+    Source,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{count_to_sql, from_ms};
 use crate::error::StoreError;
-use crate::model::{AdvisoryImport, EpssView, KevImport, KevView};
+use crate::model::{AdvisoryImport, EpssImport, EpssView, FeedWrite, KevImport, KevView};
 
 /// One advisory ready to be written: its JSON and the columns kept beside it.
 pub(super) struct AdvisoryRow {
@@ -196,37 +197,93 @@ pub(super) fn check_kev(catalog: &KevCatalog) -> Result<(), StoreError> {
     }
 }
 
+/// The stored KEV stamp: the release date and the number of live entries.
+pub(super) fn kev_stamp(tx: &Transaction<'_>) -> Result<Option<FeedStamp>, StoreError> {
+    feed_stamp(
+        tx,
+        "SELECT date_released FROM kev_catalog WHERE id = 1",
+        "SELECT COUNT(*) FROM kev_entries WHERE ord IS NOT NULL",
+        "kev_catalog.date_released",
+    )
+}
+
+/// The stored EPSS stamp: the score date and the number of scores.
+pub(super) fn epss_stamp(tx: &Transaction<'_>) -> Result<Option<FeedStamp>, StoreError> {
+    feed_stamp(
+        tx,
+        "SELECT score_date FROM epss_feed WHERE id = 1",
+        "SELECT COUNT(*) FROM epss_scores",
+        "epss_feed.score_date",
+    )
+}
+
+fn feed_stamp(
+    tx: &Transaction<'_>,
+    date_sql: &str,
+    count_sql: &str,
+    column: &str,
+) -> Result<Option<FeedStamp>, StoreError> {
+    let date: Option<i64> = tx
+        .prepare_cached(date_sql)?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    let Some(date) = date else {
+        return Ok(None);
+    };
+    let entries: i64 = tx.prepare_cached(count_sql)?.query_row([], |r| r.get(0))?;
+    Ok(Some(FeedStamp {
+        date: from_ms(date, column)?,
+        entries: usize::try_from(entries)
+            .map_err(|_| StoreError::corrupt(format!("{column}: {entries} entries")))?,
+    }))
+}
+
+/// [`StoreError::FeedChanged`] unless the stored stamp `found` is the one the write was
+/// prepared against.
+fn expect_stamp(feed: &str, write: &FeedWrite, found: Option<FeedStamp>) -> Result<(), StoreError> {
+    if write.expected == found {
+        return Ok(());
+    }
+    let show = |stamp: Option<FeedStamp>| match stamp {
+        None => "nothing stored".to_string(),
+        Some(s) => format!("{} with {} entries", feed_date(s.date), s.entries),
+    };
+    Err(StoreError::FeedChanged {
+        feed: feed.to_string(),
+        expected: show(write.expected),
+        found: show(found),
+    })
+}
+
 /// The body of [`Store::import_kev`](crate::Store::import_kev); `catalog` passed
 /// [`check_kev`].
 pub(super) fn import_kev_tx(
     tx: &Transaction<'_>,
     catalog: &KevCatalog,
     source: &Source,
+    write: &FeedWrite,
 ) -> Result<KevImport, StoreError> {
+    expect_stamp("KEV catalogue", write, kev_stamp(tx)?)?;
     let released = catalog.date_released.timestamp_millis();
-    let stored: Option<i64> = tx
-        .prepare_cached("SELECT date_released FROM kev_catalog WHERE id = 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    refuse_older(
-        "KEV catalogue",
-        released,
-        stored,
-        "kev_catalog.date_released",
-    )?;
 
     // Every CVE the store knows, live (true) or tombstoned (false).
     let known: HashMap<String, bool> = tx
         .prepare_cached("SELECT cve_id, removed_at IS NULL FROM kev_entries")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let previous_live = known
+    let listed: HashSet<&str> = catalog.entries.iter().map(|e| e.cve_id.as_str()).collect();
+    let (prunable, kept_unlisted): (Vec<&str>, Vec<&str>) = known
         .iter()
-        .filter(|(_, live)| **live)
-        .map(|(id, _)| id.as_str());
+        .filter(|(id, live)| **live && !listed.contains(id.as_str()))
+        .map(|(id, _)| id.as_str())
+        .partition(|id| match &write.prune {
+            Prune::Absent => true,
+            Prune::AbsentExcept(keep) => !keep.contains(*id),
+            Prune::Nothing => false,
+        });
     // Stored to the millisecond, so reported to the millisecond too.
     let removed_at = from_ms(released, "kev_catalog.date_released")?;
-    let removed: Vec<KevTombstone> = kev_removed(previous_live, catalog)
+    let removed: Vec<KevTombstone> = kev_removed(prunable, catalog)
         .into_iter()
         .map(|t| KevTombstone { removed_at, ..t })
         .collect();
@@ -236,8 +293,11 @@ pub(super) fn import_kev_tx(
         bury.execute(params![tombstone.cve_id, released])?;
     }
 
+    let mut kept_unlisted: Vec<String> = kept_unlisted.into_iter().map(String::from).collect();
+    kept_unlisted.sort();
     let mut import = KevImport {
         removed,
+        kept_unlisted,
         ..KevImport::default()
     };
     for (ord, entry) in catalog.entries.iter().enumerate() {
@@ -246,6 +306,11 @@ pub(super) fn import_kev_tx(
             Some(true) => import.kept += 1,
             Some(false) | None => import.added += 1,
         }
+    }
+    // Entries kept live without being listed follow the catalogue's, in CVE order.
+    let mut place = tx.prepare_cached("UPDATE kev_entries SET ord = ?2 WHERE cve_id = ?1")?;
+    for (i, id) in import.kept_unlisted.iter().enumerate() {
+        place.execute(params![id, count_to_sql(catalog.entries.len() + i)])?;
     }
     tx.prepare_cached(
         "INSERT INTO kev_catalog
@@ -428,23 +493,40 @@ pub(super) fn check_epss(feed: &EpssFeed) -> Result<(), StoreError> {
 }
 
 /// The body of [`Store::import_epss`](crate::Store::import_epss); `feed` passed
-/// [`check_epss`]. Returns how many scores are stored.
+/// [`check_epss`].
 pub(super) fn import_epss_tx(
     tx: &Transaction<'_>,
     feed: &EpssFeed,
     source: &Source,
-) -> Result<usize, StoreError> {
+    write: &FeedWrite,
+) -> Result<EpssImport, StoreError> {
+    expect_stamp("EPSS feed", write, epss_stamp(tx)?)?;
     let score_date = feed.score_date.timestamp_millis();
-    let stored: Option<i64> = tx
-        .prepare_cached("SELECT score_date FROM epss_feed WHERE id = 1")?
-        .query_row([], |r| r.get(0))
-        .optional()?;
-    refuse_older("EPSS feed", score_date, stored, "epss_feed.score_date")?;
+    let listed: HashSet<&str> = feed.rows.iter().map(|r| r.cve.as_str()).collect();
+    let stored: Vec<String> = tx
+        .prepare_cached("SELECT cve FROM epss_scores ORDER BY ord")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let unlisted: Vec<&String> = stored
+        .iter()
+        .filter(|cve| !listed.contains(cve.as_str()))
+        .collect();
+    // The stored scores that stay although the feed does not list them, in stored order.
+    let mut read =
+        tx.prepare_cached("SELECT cve, epss, percentile FROM epss_scores WHERE cve = ?1")?;
+    let mut kept = Vec::new();
+    for cve in unlisted.iter().filter(|cve| match &write.prune {
+        Prune::Absent => false,
+        Prune::AbsentExcept(keep) => keep.contains(cve.as_str()),
+        Prune::Nothing => true,
+    }) {
+        kept.push(read.query_row([cve], read_epss_row)?);
+    }
     tx.prepare_cached("DELETE FROM epss_scores")?.execute([])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO epss_scores (cve, ord, epss, percentile) VALUES (?1, ?2, ?3, ?4)",
     )?;
-    for (ord, row) in feed.rows.iter().enumerate() {
+    for (ord, row) in feed.rows.iter().chain(&kept).enumerate() {
         insert.execute(params![
             row.cve,
             count_to_sql(ord),
@@ -468,7 +550,19 @@ pub(super) fn import_epss_tx(
         source.location,
         source.fetched_at.timestamp_millis()
     ])?;
-    Ok(feed.rows.len())
+    Ok(EpssImport {
+        written: feed.rows.len(),
+        removed: unlisted.len().saturating_sub(kept.len()),
+        kept_unlisted: kept.len(),
+    })
+}
+
+fn read_epss_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<EpssRow> {
+    Ok(EpssRow {
+        cve: r.get(0)?,
+        epss: r.get(1)?,
+        percentile: r.get(2)?,
+    })
 }
 
 /// The current EPSS feed and where it was read.
@@ -478,13 +572,7 @@ pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreE
     };
     let rows = tx
         .prepare_cached("SELECT cve, epss, percentile FROM epss_scores ORDER BY ord")?
-        .query_map([], |r| {
-            Ok(EpssRow {
-                cve: r.get(0)?,
-                epss: r.get(1)?,
-                percentile: r.get(2)?,
-            })
-        })?
+        .query_map([], read_epss_row)?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Some(EpssView {
         feed: EpssFeed {
@@ -494,24 +582,6 @@ pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreE
         },
         source: header.source,
     }))
-}
-
-/// [`StoreError::Stale`] when the offered feed (`offered`, unix ms) is older than the stored
-/// one; an equal date is accepted, so importing the same feed twice is harmless.
-fn refuse_older(
-    feed: &str,
-    offered: i64,
-    stored: Option<i64>,
-    column: &str,
-) -> Result<(), StoreError> {
-    match stored {
-        Some(stored) if offered < stored => Err(StoreError::Stale {
-            feed: feed.to_string(),
-            offered: feed_date(from_ms(offered, column)?),
-            stored: feed_date(from_ms(stored, column)?),
-        }),
-        _ => Ok(()),
-    }
 }
 
 fn feed_date(t: DateTime<Utc>) -> String {

@@ -5,18 +5,21 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
+use patchwave_core::audit::AuditHead;
 use patchwave_core::{Environment, Freshness, HostId, Installed, OsFacts, ScanStatus};
 use rusqlite::Connection;
 use tempfile::TempDir;
 
 use patchwave_advisory::{
-    parse_epss, parse_kev, parse_osv, Advisory, EpssFeed, EpssRow, KevCatalog, KevTombstone, Source,
+    parse_epss, parse_kev, parse_osv, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog,
+    KevTombstone, Prune, Source,
 };
 
 use super::SqliteStore;
 use crate::{
-    migrate, package_order, AdvisoryImport, EpssView, FleetHost, HostRecord, InventoryId,
-    KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store, StoreError,
+    migrate, package_order, AdvisoryImport, EpssImport, EpssView, FeedWrite, FleetHost, HostRecord,
+    InventoryId, KevImport, KevView, NewChange, ScanEffect, ScanOutcome, ScanResult, Store,
+    StoreError,
 };
 
 const DAY: Duration = Duration::hours(24);
@@ -437,6 +440,65 @@ async fn failure_after_success_keeps_inventory_and_goes_stale() {
     assert_eq!(s.inventory_changed_at, Some(t(10)));
 }
 
+/// Changes a rollout makes carry its id, so the rollout finds exactly what it applied on a
+/// host, newest first, and never another rollout's (or a manual) change of the same packages.
+#[tokio::test]
+async fn changes_are_found_by_their_rollout() {
+    let (_dir, store) = file_store();
+    for h in ["a", "b"] {
+        store.register_host(&host(h)).await.unwrap();
+    }
+    let change = |h: &str, rollout: Option<&str>, request: &str, at: i64| NewChange {
+        host: HostId::from(h),
+        kind: patchwave_core::change::ChangeKind::Apply,
+        plugin: "debian".into(),
+        request: request.into(),
+        expected: vec![],
+        rollback_plan: Some("[]".into()),
+        rollout: rollout.map(str::to_string),
+        started_at: t(at),
+    };
+    let first = store
+        .begin_change(&change("a", Some("ro-1"), "[1]", 10))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("a", None, "[manual]", 11))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("a", Some("ro-2"), "[2]", 12))
+        .await
+        .unwrap();
+    store
+        .begin_change(&change("b", Some("ro-1"), "[b]", 13))
+        .await
+        .unwrap();
+    let second = store
+        .begin_change(&change("a", Some("ro-1"), "[3]", 14))
+        .await
+        .unwrap();
+    let found = store
+        .rollout_changes("ro-1", &HostId::from("a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|c| (c.id, c.request.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(second, "[3]"), (first, "[1]")]
+    );
+    assert!(found.iter().all(|c| c.rollout.as_deref() == Some("ro-1")));
+    let manual = store.changes(&HostId::from("a"), 10).await.unwrap();
+    assert_eq!(manual.iter().filter(|c| c.rollout.is_none()).count(), 1);
+    assert!(store
+        .rollout_changes("ro-3", &HostId::from("a"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 /// A change started after the last successful scan makes a fresh record `changed` (the
 /// host may hold other versions than the store says) until the next successful scan.
 #[tokio::test]
@@ -460,6 +522,7 @@ async fn a_change_after_the_last_scan_shows_as_changed_until_the_next_scan() {
             request: "[]".into(),
             expected: vec![],
             rollback_plan: Some("[]".into()),
+            rollout: None,
             started_at: t(20),
         })
         .await
@@ -739,6 +802,42 @@ fn usn(document: &[u8]) -> Advisory {
     advisories.remove(0)
 }
 
+/// A write prepared as the engine prepares it: against the stored stamp read just now.
+async fn kev_write(store: &SqliteStore, prune: Prune) -> FeedWrite {
+    FeedWrite {
+        expected: store.kev_stamp().await.unwrap(),
+        prune,
+    }
+}
+
+/// See [`kev_write`].
+async fn epss_write(store: &SqliteStore, prune: Prune) -> FeedWrite {
+    FeedWrite {
+        expected: store.epss_stamp().await.unwrap(),
+        prune,
+    }
+}
+
+/// Import `catalog` as a clean catalogue (nothing rejected).
+async fn import_kev(
+    store: &SqliteStore,
+    catalog: &KevCatalog,
+    src: &Source,
+) -> Result<KevImport, StoreError> {
+    let write = kev_write(store, Prune::Absent).await;
+    store.import_kev(catalog, src, &write).await
+}
+
+/// Import `feed` as a clean feed (nothing rejected).
+async fn import_epss(
+    store: &SqliteStore,
+    feed: &EpssFeed,
+    src: &Source,
+) -> Result<EpssImport, StoreError> {
+    let write = epss_write(store, Prune::Absent).await;
+    store.import_epss(feed, src, &write).await
+}
+
 fn kev_catalog(document: &[u8]) -> KevCatalog {
     parse_kev(document, "known_exploited_vulnerabilities.json")
         .unwrap()
@@ -765,14 +864,16 @@ fn row(ecosystem: &str, package: &str, advisory: &str) -> (String, String, Strin
 }
 
 #[test]
-fn the_schema_is_at_version_4() {
-    assert_eq!(migrate::latest(SqliteStore::migrations()), 4);
+fn the_schema_is_at_version_6() {
+    assert_eq!(migrate::latest(SqliteStore::migrations()), 6);
     assert_eq!(SqliteStore::migrations()[2].name, "advisories");
     assert_eq!(SqliteStore::migrations()[3].name, "rollouts");
+    assert_eq!(SqliteStore::migrations()[4].name, "change_rollout");
+    assert_eq!(SqliteStore::migrations()[5].name, "audit_anchor");
 }
 
 #[tokio::test]
-async fn a_version_2_database_migrates_to_4_and_keeps_its_hosts() {
+async fn a_version_2_database_migrates_to_the_latest_and_keeps_its_hosts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("old.db");
     let mut conn = Connection::open(&path).unwrap();
@@ -786,8 +887,9 @@ async fn a_version_2_database_migrates_to_4_and_keeps_its_hosts() {
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 4);
+    assert_eq!(store.schema_version().await.unwrap(), 6);
     assert_eq!(store.rollouts().await.unwrap(), vec![]);
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
     let old = store.host(&HostId::from("old")).await.unwrap().unwrap();
     assert_eq!(old.address, "old.example.internal");
     assert!(store.advisories().await.unwrap().is_empty());
@@ -989,13 +1091,14 @@ async fn kev_replacement_keeps_tombstones() {
     );
     let src = source("cisa-kev", "kev/catalog.json");
 
-    let import = store.import_kev(&first, &src).await.unwrap();
+    let import = import_kev(&store, &first, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 4,
             kept: 0,
-            removed: vec![]
+            removed: vec![],
+            kept_unlisted: vec![]
         }
     );
     let view = store.kev().await.unwrap();
@@ -1018,13 +1121,14 @@ async fn kev_replacement_keeps_tombstones() {
         cve_id: "CVE-2023-5678".into(),
         removed_at: utc("2025-03-20T17:30:00Z"),
     };
-    let import = store.import_kev(&second, &src).await.unwrap();
+    let import = import_kev(&store, &second, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 1,
             kept: 3,
-            removed: vec![gone.clone()]
+            removed: vec![gone.clone()],
+            kept_unlisted: vec![]
         }
     );
     let after_second = KevView {
@@ -1035,13 +1139,14 @@ async fn kev_replacement_keeps_tombstones() {
     assert_eq!(store.kev().await.unwrap(), after_second);
 
     // The same catalogue again changes nothing.
-    let import = store.import_kev(&second, &src).await.unwrap();
+    let import = import_kev(&store, &second, &src).await.unwrap();
     assert_eq!(
         import,
         KevImport {
             added: 0,
             kept: 4,
-            removed: vec![]
+            removed: vec![],
+            kept_unlisted: vec![]
         }
     );
     assert_eq!(store.kev().await.unwrap(), after_second);
@@ -1052,7 +1157,7 @@ async fn kev_replacement_keeps_tombstones() {
         date_released: utc("2025-03-27T15:00:00Z"),
         entries: first.entries.clone(),
     };
-    let import = store.import_kev(&third, &src).await.unwrap();
+    let import = import_kev(&store, &third, &src).await.unwrap();
     let left = KevTombstone {
         cve_id: "CVE-2025-24813".into(),
         removed_at: utc("2025-03-27T15:00:00Z"),
@@ -1062,7 +1167,8 @@ async fn kev_replacement_keeps_tombstones() {
         KevImport {
             added: 1,
             kept: 3,
-            removed: vec![left.clone()]
+            removed: vec![left.clone()],
+            kept_unlisted: vec![]
         }
     );
     assert_eq!(
@@ -1088,34 +1194,39 @@ async fn kev_replacement_keeps_tombstones() {
     );
 }
 
+// Whether an older catalogue may replace a newer one is no longer the store's rule (it is
+// `patchwave_advisory::feed::refusals`, applied by the engine); the store refuses a write
+// prepared against a stored catalogue that is no longer there, so two imports racing
+// cannot undo each other's decision.
 #[tokio::test]
-async fn an_older_kev_catalogue_is_refused_and_changes_nothing() {
+async fn a_kev_write_prepared_against_another_stored_catalogue_changes_nothing() {
     let (_dir, store) = file_store();
     let src = source("cisa-kev", "kev/catalog.json");
-    store
-        .import_kev(&kev_catalog(KEV_0320), &src)
+    // Prepared while nothing was stored ...
+    let prepared = kev_write(&store, Prune::Absent).await;
+    assert_eq!(prepared.expected, None);
+    // ... and another import lands first.
+    import_kev(&store, &kev_catalog(KEV_0320), &src)
         .await
         .unwrap();
     let before = store.kev().await.unwrap();
+    assert_eq!(
+        store.kev_stamp().await.unwrap(),
+        Some(FeedStamp {
+            date: utc("2025-03-20T17:30:00Z"),
+            entries: 4
+        })
+    );
     let old_mirror = source("cisa-kev", "mirror/old.json");
     let err = store
-        .import_kev(&kev_catalog(KEV_0314), &old_mirror)
+        .import_kev(&kev_catalog(KEV_0314), &old_mirror, &prepared)
         .await
         .unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            StoreError::Stale { feed, offered, stored }
-                if feed == "KEV catalogue"
-                    && offered == "2025-03-14T16:01:59.730Z"
-                    && stored == "2025-03-20T17:30:00Z"
-        ),
-        "{err}"
-    );
+    assert!(matches!(&err, StoreError::FeedChanged { .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "KEV catalogue from 2025-03-14T16:01:59.730Z is older than the stored one from \
-         2025-03-20T17:30:00Z: not imported"
+        "KEV catalogue was changed by another import (expected nothing stored, found \
+         2025-03-20T17:30:00Z with 4 entries): not imported"
     );
     assert_eq!(store.kev().await.unwrap(), before);
 }
@@ -1125,8 +1236,7 @@ async fn a_kev_catalogue_listing_a_cve_twice_is_refused() {
     let (_dir, store) = file_store();
     let mut catalog = kev_catalog(KEV_0320);
     catalog.entries.push(catalog.entries[1].clone());
-    let err = store
-        .import_kev(&catalog, &source("cisa-kev", "kev.json"))
+    let err = import_kev(&store, &catalog, &source("cisa-kev", "kev.json"))
         .await
         .unwrap_err();
     assert_eq!(
@@ -1136,6 +1246,127 @@ async fn a_kev_catalogue_listing_a_cve_twice_is_refused() {
     assert_eq!(store.kev().await.unwrap().catalog, None);
 }
 
+#[tokio::test]
+async fn a_kev_write_keeps_live_what_its_prune_keeps() {
+    let (_dir, store) = file_store();
+    let src = source("cisa-kev", "kev/catalog.json");
+    import_kev(&store, &kev_catalog(KEV_0320), &src)
+        .await
+        .unwrap();
+    let stored = kev_catalog(KEV_0320);
+    // A newer catalogue listing only CVE-2021-44228 and CVE-2024-0727.
+    let newer = KevCatalog {
+        catalog_version: "2025.03.27".into(),
+        date_released: utc("2025-03-27T15:00:00Z"),
+        entries: vec![stored.entries[0].clone(), stored.entries[2].clone()],
+    };
+
+    // CVE-2024-32002 was rejected from it: it stays live, in its stored form, after the
+    // listed entries; CVE-2025-24813 goes.
+    let keep = Prune::AbsentExcept(["CVE-2024-32002".to_string()].into());
+    let write = kev_write(&store, keep).await;
+    let import = store.import_kev(&newer, &src, &write).await.unwrap();
+    let gone = KevTombstone {
+        cve_id: "CVE-2025-24813".into(),
+        removed_at: utc("2025-03-27T15:00:00Z"),
+    };
+    assert_eq!(
+        import,
+        KevImport {
+            added: 0,
+            kept: 2,
+            removed: vec![gone.clone()],
+            kept_unlisted: vec!["CVE-2024-32002".into()]
+        }
+    );
+    let view = store.kev().await.unwrap();
+    let live = view.catalog.unwrap();
+    assert_eq!(
+        cve_ids(&live),
+        ["CVE-2021-44228", "CVE-2024-0727", "CVE-2024-32002"]
+    );
+    assert_eq!(live.entries[2], stored.entries[1]);
+    assert_eq!(view.tombstones, std::slice::from_ref(&gone));
+
+    // A record without an id was rejected: nothing is tombstoned.
+    let only_one = KevCatalog {
+        catalog_version: "2025.03.28".into(),
+        date_released: utc("2025-03-28T15:00:00Z"),
+        entries: vec![stored.entries[0].clone()],
+    };
+    let write = kev_write(&store, Prune::Nothing).await;
+    let import = store.import_kev(&only_one, &src, &write).await.unwrap();
+    assert_eq!(
+        import,
+        KevImport {
+            added: 0,
+            kept: 1,
+            removed: vec![],
+            kept_unlisted: vec!["CVE-2024-0727".into(), "CVE-2024-32002".into()]
+        }
+    );
+    let view = store.kev().await.unwrap();
+    assert_eq!(
+        cve_ids(&view.catalog.unwrap()),
+        ["CVE-2021-44228", "CVE-2024-0727", "CVE-2024-32002"]
+    );
+    assert_eq!(view.tombstones, [gone]);
+}
+
+#[tokio::test]
+async fn an_epss_write_keeps_the_scores_its_prune_keeps() {
+    let (_dir, store) = file_store();
+    let src = source("first-epss", "epss_scores-2025-03-15.csv");
+    let first = epss_feed();
+    import_epss(&store, &first, &src).await.unwrap();
+    let later = |rows: Vec<EpssRow>| EpssFeed {
+        model_version: "v2025.03.14".into(),
+        score_date: utc("2025-03-16T12:55:00Z"),
+        rows,
+    };
+    let rescored = EpssRow {
+        cve: "CVE-2024-6387".into(),
+        epss: 0.95,
+        percentile: 0.9999,
+    };
+
+    // CVE-2024-32002's row was rejected: its stored score stays, after the feed's rows.
+    let keep = Prune::AbsentExcept(["CVE-2024-32002".to_string()].into());
+    let write = epss_write(&store, keep).await;
+    let feed = later(vec![rescored.clone()]);
+    let import = store.import_epss(&feed, &src, &write).await.unwrap();
+    assert_eq!(
+        import,
+        EpssImport {
+            written: 1,
+            removed: 2,
+            kept_unlisted: 1
+        }
+    );
+    let rows = store.epss().await.unwrap().unwrap().feed.rows;
+    assert_eq!(rows, [rescored.clone(), first.rows[1].clone()]);
+
+    // A row without an id was rejected: no score is deleted.
+    let import_all = epss_write(&store, Prune::Nothing).await;
+    let newest = EpssRow {
+        cve: "CVE-2025-0001".into(),
+        epss: 0.5,
+        percentile: 0.5,
+    };
+    let feed = later(vec![newest.clone()]);
+    let import = store.import_epss(&feed, &src, &import_all).await.unwrap();
+    assert_eq!(
+        import,
+        EpssImport {
+            written: 1,
+            removed: 0,
+            kept_unlisted: 2
+        }
+    );
+    let rows = store.epss().await.unwrap().unwrap().feed.rows;
+    assert_eq!(rows, [newest, rescored, first.rows[1].clone()]);
+}
+
 fn epss_feed() -> EpssFeed {
     parse_epss(EPSS_0315, "epss_scores-2025-03-15.csv")
         .unwrap()
@@ -1143,7 +1374,7 @@ fn epss_feed() -> EpssFeed {
 }
 
 #[tokio::test]
-async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
+async fn epss_is_replaced_whole_and_a_stale_write_is_refused() {
     let (_dir, store) = file_store();
     let first = epss_feed();
     let cves: Vec<&str> = first.rows.iter().map(|r| r.cve.as_str()).collect();
@@ -1157,7 +1388,14 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
         ]
     );
     let src = source("first-epss", "epss_scores-2025-03-15.csv");
-    assert_eq!(store.import_epss(&first, &src).await.unwrap(), 4);
+    assert_eq!(
+        import_epss(&store, &first, &src).await.unwrap(),
+        EpssImport {
+            written: 4,
+            removed: 0,
+            kept_unlisted: 0
+        }
+    );
     assert_eq!(
         store.epss().await.unwrap(),
         Some(EpssView {
@@ -1183,7 +1421,15 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
         ],
     };
     let src2 = source("first-epss", "epss_scores-2025-03-16.csv");
-    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    let prepared = epss_write(&store, Prune::Absent).await;
+    assert_eq!(
+        import_epss(&store, &second, &src2).await.unwrap(),
+        EpssImport {
+            written: 2,
+            removed: 3,
+            kept_unlisted: 0
+        }
+    );
     let after_second = Some(EpssView {
         feed: second.clone(),
         source: src2.clone(),
@@ -1191,17 +1437,24 @@ async fn epss_is_replaced_whole_and_an_older_feed_is_refused() {
     assert_eq!(store.epss().await.unwrap(), after_second);
     assert_eq!(count(&store, "epss_scores"), 2);
 
-    let err = store.import_epss(&first, &src).await.unwrap_err();
+    // A write prepared before the second feed landed is refused.
+    let err = store
+        .import_epss(&first, &src, &prepared)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "EPSS feed from 2025-03-15T12:55:00Z is older than the stored one from \
-         2025-03-16T12:55:00Z: not imported"
+        "EPSS feed was changed by another import (expected 2025-03-15T12:55:00Z with 4 \
+         entries, found 2025-03-16T12:55:00Z with 2 entries): not imported"
     );
-    assert!(matches!(err, StoreError::Stale { .. }), "{err}");
+    assert!(matches!(err, StoreError::FeedChanged { .. }), "{err}");
     assert_eq!(store.epss().await.unwrap(), after_second);
 
     // The same day again is accepted.
-    assert_eq!(store.import_epss(&second, &src2).await.unwrap(), 2);
+    assert_eq!(
+        import_epss(&store, &second, &src2).await.unwrap().written,
+        2
+    );
     assert_eq!(store.epss().await.unwrap(), after_second);
 }
 
@@ -1212,15 +1465,17 @@ async fn epss_values_the_store_cannot_hold_are_refused() {
     let mut nan = epss_feed();
     nan.rows[2].epss = f64::NAN;
     assert_eq!(
-        store.import_epss(&nan, &src).await.unwrap_err().to_string(),
+        import_epss(&store, &nan, &src)
+            .await
+            .unwrap_err()
+            .to_string(),
         "invalid input for the store: EPSS score of CVE-2023-5678 is NaN, not a probability \
          in [0, 1]"
     );
     let mut twice = epss_feed();
     twice.rows.push(twice.rows[0].clone());
     assert_eq!(
-        store
-            .import_epss(&twice, &src)
+        import_epss(&store, &twice, &src)
             .await
             .unwrap_err()
             .to_string(),
@@ -1902,14 +2157,91 @@ async fn bulk_imports_of_a_full_mirror() {
         rows,
     };
     let started = std::time::Instant::now();
-    let n = store
-        .import_epss(&feed, &source("first-epss", "e.csv"))
+    let n = import_epss(&store, &feed, &source("first-epss", "e.csv"))
         .await
-        .unwrap();
+        .unwrap()
+        .written;
     let epss_import = started.elapsed();
     let started = std::time::Instant::now();
     let view = store.epss().await.unwrap().unwrap();
     let epss_read = started.elapsed();
     assert_eq!((n, view.feed.rows.len()), (300_000, 300_000));
     println!("300,000 EPSS scores: import {epss_import:?}, read {epss_read:?}");
+}
+
+// ----- The audit log's anchor -----
+
+fn head(seq: u64, fill: char) -> AuditHead {
+    AuditHead {
+        seq,
+        hash: fill.to_string().repeat(64),
+    }
+}
+
+#[tokio::test]
+async fn the_audit_anchor_starts_empty_and_only_moves_forward() {
+    let (_dir, store) = file_store();
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
+    assert!(store
+        .advance_audit_anchor(&head(3, 'a'), t(0))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(3, 'a')));
+    // The same line again, or an earlier one (a runner whose later line was recorded
+    // first), changes nothing.
+    assert!(!store
+        .advance_audit_anchor(&head(3, 'b'), t(1))
+        .await
+        .unwrap());
+    assert!(!store
+        .advance_audit_anchor(&head(2, 'c'), t(1))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(3, 'a')));
+    assert!(store
+        .advance_audit_anchor(&head(9, 'd'), t(2))
+        .await
+        .unwrap());
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(9, 'd')));
+    // An operator re-anchoring moves it anywhere, also back.
+    store.reset_audit_anchor(&head(4, 'e'), t(3)).await.unwrap();
+    assert_eq!(store.audit_anchor().await.unwrap(), Some(head(4, 'e')));
+    // One row, whatever happened.
+    assert_eq!(count(&store, "audit_anchor"), 1);
+}
+
+#[tokio::test]
+async fn two_runners_on_one_file_keep_the_later_audit_head() {
+    let (dir, a) = file_store();
+    let b = SqliteStore::open(dir.path().join("state").join("patchwave.db")).unwrap();
+    assert!(a.advance_audit_anchor(&head(10, 'a'), t(0)).await.unwrap());
+    assert!(!b.advance_audit_anchor(&head(8, 'b'), t(1)).await.unwrap());
+    assert!(b.advance_audit_anchor(&head(11, 'b'), t(1)).await.unwrap());
+    assert_eq!(a.audit_anchor().await.unwrap(), Some(head(11, 'b')));
+}
+
+#[tokio::test]
+async fn an_audit_head_no_line_can_have_is_refused() {
+    let (_dir, store) = file_store();
+    for bad in [
+        head(0, 'a'),
+        AuditHead {
+            seq: 1,
+            hash: "A".repeat(64),
+        },
+        AuditHead {
+            seq: 1,
+            hash: "a".repeat(63),
+        },
+        AuditHead {
+            seq: u64::MAX,
+            hash: "a".repeat(64),
+        },
+    ] {
+        let err = store.advance_audit_anchor(&bad, t(0)).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+        let err = store.reset_audit_anchor(&bad, t(0)).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+    }
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
 }

@@ -3,11 +3,11 @@
 
 use super::*;
 use crate::commands::{
-    Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_REMOVE,
-    APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING, DPKG_QUERY,
-    DPKG_QUERY_ALL,
+    Spec, APT_INSTALL, APT_MARK_HOLD, APT_REMOVE, APT_ROLLBACK_INSTALL, APT_SIMULATE_INSTALL,
+    APT_SIMULATE_REMOVE, APT_SIMULATE_ROLLBACK_INSTALL, APT_WAIT_IDLE, DPKG_CONFIGURE_PENDING,
+    DPKG_QUERY, DPKG_QUERY_ALL,
 };
-use crate::host::fake::{out, Scripted};
+use crate::host::fake::{out, scripted};
 
 /// The command line a spec builds, as the scripted host sees it.
 fn line(spec: &Spec, tail: &[&str]) -> String {
@@ -36,12 +36,18 @@ fn row(status: &str, name: &str, version: &str) -> String {
 
 #[test]
 fn apply_success() {
-    let mut host = Scripted::default()
+    let pins = ["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.3"];
+    let mut host = scripted()
         .expect(
-            &line(
-                &APT_INSTALL,
-                &["libssl3=3.0.22-1~deb12u2", "zlib1g:i386=1:1.3"],
+            &line(&APT_SIMULATE_INSTALL, &pins),
+            out(
+                0,
+                "Inst libssl3 [3.0.19-1~deb12u2] (3.0.22-1~deb12u2 Debian-Security:12 [amd64])\n\
+                 Inst zlib1g:i386 [1:1.2] (1:1.3 Debian:12 [i386])\n",
             ),
+        )
+        .expect(
+            &line(&APT_INSTALL, &pins),
             out(0, "Setting up libssl3 ...\n"),
         )
         .expect(
@@ -87,7 +93,14 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
         installed foo package post-installation script subprocess returned error exit status 1\n\
         Errors were encountered while processing:\n foo\n\
         E: Sub-process /usr/bin/dpkg returned an error code (1)\n";
-    let mut host = Scripted::default()
+    let mut host = scripted()
+        .expect(
+            &line(&APT_SIMULATE_INSTALL, &["foo=2.0", "bar=1.1"]),
+            out(
+                0,
+                "Inst foo [1.0] (2.0 x [all])\nInst bar [1.0] (1.1 x [all])\n",
+            ),
+        )
         .expect(
             &line(&APT_INSTALL, &["foo=2.0", "bar=1.1"]),
             out(100, apt_out),
@@ -118,9 +131,9 @@ fn apply_failed_postinst_is_a_report_not_an_error() {
 
 #[test]
 fn apply_unknown_package_and_version_mismatch() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
-            &line(&APT_INSTALL, &["nosuch=1.0", "foo=2.0"]),
+            &line(&APT_SIMULATE_INSTALL, &["nosuch=1.0", "foo=2.0"]),
             out(100, "E: Unable to locate package nosuch\n"),
         )
         .expect(
@@ -157,9 +170,14 @@ fn apply_rejects_bad_input_before_running_anything() {
         change("foo", Some("1:"), "1.0"),
         change("-o", None, "1.0"),
         change("foo=1", None, "1.0"),
+        // What the host would refuse anyway: apt's modifiers, a local package file.
+        change("openssh-server-", None, "1.0"),
+        change("g++", None, "4:12.2.0-3"),
+        change("x.deb", None, "1.0"),
+        change("foo", None, "1.0+"),
     ];
     for c in bad {
-        let mut host = Scripted::default();
+        let mut host = scripted();
         let got = apply(&mut host, std::slice::from_ref(&c));
         assert!(
             matches!(got, Err(PluginError::InvalidInput(_))),
@@ -167,7 +185,7 @@ fn apply_rejects_bad_input_before_running_anything() {
         );
         assert!(host.ran.is_empty());
     }
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let dup = [change("foo", None, "1.0"), change("foo", None, "2.0")];
     assert!(matches!(
         apply(&mut host, &dup),
@@ -180,14 +198,18 @@ fn apply_rejects_bad_input_before_running_anything() {
 
 #[test]
 fn apply_errors_only_when_nothing_ran_or_was_read() {
-    let mut host = Scripted::default().expect(
-        &line(&APT_INSTALL, &["foo=2.0"]),
+    let mut host = scripted().expect(
+        &line(&APT_SIMULATE_INSTALL, &["foo=2.0"]),
         Err(PluginError::Denied("apt-get".into())),
     );
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
     assert!(matches!(got, Err(PluginError::Denied(_))));
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
+        .expect(
+            &line(&APT_SIMULATE_INSTALL, &["foo=2.0"]),
+            out(0, "Inst foo (2.0 x [all])\n"),
+        )
         .expect(&line(&APT_INSTALL, &["foo=2.0"]), out(0, "done\n"))
         .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
     let got = apply(&mut host, &[change("foo", None, "2.0")]);
@@ -198,9 +220,177 @@ fn apply_errors_only_when_nothing_ran_or_was_read() {
         .any(|(l, m)| *l == Level::Error && m.contains("done")));
 }
 
+/// `apt-get -s install` of acme-api 1.0-2 on a host with acme-lib 2.0-1: apt upgrades the
+/// library the new version needs and installs a dependency that was not there.
+const API_SIMULATION: &str = "NOTE: This is only a simulation!\n\
+    Reading package lists...\n\
+    The following packages will be upgraded:\n  acme-api acme-lib\n\
+    Inst acme-lib [2.0-1] (2.1-1 stable [all])\n\
+    Inst acme-extra (1.0-1 stable [all])\n\
+    Inst acme-api [1.0-1] (1.0-2 stable [all])\n\
+    Conf acme-lib (2.1-1 stable [all])\n\
+    Conf acme-extra (1.0-1 stable [all])\n\
+    Conf acme-api (1.0-2 stable [all])\n";
+
+/// Changes as comparable tuples.
+fn changes(list: &[Change]) -> Vec<(String, Option<String>, String)> {
+    list.iter()
+        .map(|c| (c.name.clone(), c.from.clone(), c.to.clone()))
+        .collect()
+}
+
+#[test]
+fn plan_apply_is_the_whole_simulated_transaction() {
+    let mut host = scripted().expect(
+        &line(&APT_SIMULATE_INSTALL, &["acme-api=1.0-2"]),
+        out(0, API_SIMULATION),
+    );
+    let tx = plan_apply(&mut host, &[change("acme-api", Some("1.0-1"), "1.0-2")]).unwrap();
+    host.done();
+    assert_eq!(
+        changes(&tx.changes),
+        changes(&[
+            change("acme-lib", Some("2.0-1"), "2.1-1"),
+            change("acme-extra", None, "1.0-1"),
+            change("acme-api", Some("1.0-1"), "1.0-2"),
+        ])
+    );
+    assert!(tx.removals.is_empty());
+
+    // Removals are named with their installed version; a foreign architecture keeps its
+    // qualifier.
+    let mut host = scripted().expect(
+        &line(&APT_SIMULATE_INSTALL, &["libfoo:i386=2.0"]),
+        out(
+            0,
+            "Remv libfoo-old:i386 [1.0]\nInst libfoo:i386 [1.0] (2.0 x [i386])\n",
+        ),
+    );
+    let tx = plan_apply(&mut host, &[change("libfoo:i386", Some("1.0"), "2.0")]).unwrap();
+    host.done();
+    assert_eq!(
+        changes(&tx.changes),
+        changes(&[change("libfoo:i386", Some("1.0"), "2.0")])
+    );
+    assert_eq!(
+        tx.removals
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect::<Vec<_>>(),
+        [("libfoo-old:i386", "1.0")]
+    );
+
+    // apt cannot resolve: an error with apt's words, nothing else run.
+    let mut host = scripted().expect(
+        &line(&APT_SIMULATE_INSTALL, &["acme-api=9.9"]),
+        out(100, "E: Version '9.9' for 'acme-api' was not found\n"),
+    );
+    match plan_apply(&mut host, &[change("acme-api", None, "9.9")]) {
+        Err(PluginError::CommandFailed(f)) => {
+            assert_eq!(f.status, 100);
+            assert!(
+                f.output.contains("'9.9' for 'acme-api' was not found"),
+                "{f:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    host.done();
+    assert!(plan_apply(&mut scripted(), &[]).unwrap().changes.is_empty());
+}
+
+#[test]
+fn apply_installs_the_whole_transaction_it_is_given() {
+    let pins = ["acme-api=1.0-2", "acme-extra=1.0-1", "acme-lib=2.1-1"];
+    let mut host = scripted()
+        .expect(&line(&APT_SIMULATE_INSTALL, &pins), out(0, API_SIMULATION))
+        .expect(
+            &line(&APT_INSTALL, &pins),
+            out(0, "Setting up acme-api (1.0-2) ...\n"),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["acme-api", "acme-extra", "acme-lib"]),
+            out(
+                0,
+                &(row("ii ", "acme-api", "1.0-2")
+                    + &row("ii ", "acme-extra", "1.0-1")
+                    + &row("ii ", "acme-lib", "2.1-1")),
+            ),
+        );
+    let report = apply(
+        &mut host,
+        &[
+            change("acme-api", Some("1.0-1"), "1.0-2"),
+            change("acme-extra", None, "1.0-1"),
+            change("acme-lib", Some("2.0-1"), "2.1-1"),
+        ],
+    )
+    .unwrap();
+    host.done();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.outcomes.len(), 3);
+}
+
+#[test]
+fn apply_refuses_a_resolution_beyond_its_changes() {
+    // Only acme-api was given, but apt would also upgrade acme-lib and add acme-extra: a host
+    // that resolves differently from the canary is refused, never patched differently.
+    let mut host = scripted()
+        .expect(
+            &line(&APT_SIMULATE_INSTALL, &["acme-api=1.0-2"]),
+            out(0, API_SIMULATION),
+        )
+        .expect(
+            &line(&DPKG_QUERY, &["acme-api"]),
+            out(0, &row("ii ", "acme-api", "1.0-1")),
+        );
+    let report = apply(&mut host, &[change("acme-api", Some("1.0-1"), "1.0-2")]).unwrap();
+    host.done();
+    assert!(!host
+        .ran
+        .iter()
+        .any(|l| l == &line(&APT_INSTALL, &["acme-api=1.0-2"])));
+    assert!(!report.ok);
+    assert_eq!(report.status, REFUSED_STATUS);
+    assert!(
+        report
+            .output
+            .contains("not run: apt would also remove [] and install or change [acme-lib=2.1-1 acme-extra=1.0-1]"),
+        "{}",
+        report.output
+    );
+    assert_eq!(
+        brief(&report.outcomes[0]),
+        ("acme-api".into(), Some("1.0-1".into()), "ii".into(), false)
+    );
+
+    // Another version of a package it was given, or a removal, is refused the same way.
+    for (sim, why) in [
+        (
+            "Inst foo [1.0] (2.1 x [all])\n",
+            "install or change [foo=2.1]",
+        ),
+        (
+            "Remv bar [3.0]\nInst foo [1.0] (2.0 x [all])\n",
+            "remove [bar] and",
+        ),
+    ] {
+        let mut host = scripted()
+            .expect(&line(&APT_SIMULATE_INSTALL, &["foo=2.0"]), out(0, sim))
+            .expect(
+                &line(&DPKG_QUERY, &["foo"]),
+                out(0, &row("ii ", "foo", "1.0")),
+            );
+        let report = apply(&mut host, &[change("foo", Some("1.0"), "2.0")]).unwrap();
+        host.done();
+        assert_eq!(report.status, REFUSED_STATUS);
+        assert!(report.output.contains(why), "{}", report.output);
+    }
+}
+
 #[test]
 fn plan_rollback_from_the_database() {
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&DPKG_QUERY, &["foo", "bar", "baz", "qux"]),
         out(
             1,
@@ -254,7 +444,7 @@ fn rollback_runs_the_plan() {
             version: "2.9".into(),
         }),
     ];
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &(row("ii ", "foo", "2.0") + &row("ii ", "baz", "3.1"))),
@@ -317,7 +507,7 @@ fn rollback_runs_the_plan() {
 
 #[test]
 fn rollback_repairs_half_configured_packages_first() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &(row("iF ", "foo", "2.0") + &row("ii ", "bash", "5.2"))),
@@ -352,7 +542,7 @@ fn rollback_repairs_half_configured_packages_first() {
 
 #[test]
 fn rollback_refuses_unexpected_removals_and_changes() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "jq", "1.6")),
@@ -375,7 +565,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
         ("jq".into(), Some("1.6".into()), "ii".into(), false)
     );
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "foo", "2.0")),
@@ -396,7 +586,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
     host.done();
     assert!(!report.ok);
     assert!(
-        report.output.contains("change [libbar]"),
+        report.output.contains("install or change [libbar=1.1]"),
         "{}",
         report.output
     );
@@ -404,7 +594,7 @@ fn rollback_refuses_unexpected_removals_and_changes() {
 
 #[test]
 fn rollback_skips_apt_when_there_is_nothing_to_do() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY_ALL, &[]),
             out(0, &row("ii ", "foo", "1.0")),
@@ -426,7 +616,7 @@ fn rollback_skips_apt_when_there_is_nothing_to_do() {
 
 #[test]
 fn rollback_never_holds_the_wrong_version() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
             out(0, &row("ii ", "foo", "2.0")),
@@ -452,7 +642,7 @@ fn rollback_never_holds_the_wrong_version() {
 
 #[test]
 fn rollback_unhold() {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
             out(0, &row("hi ", "foo", "1.0")),
@@ -473,7 +663,7 @@ fn rollback_unhold() {
 
 #[test]
 fn rollback_input_checks() {
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let got = rollback(&mut host, &[RollbackStep::RestoreSnapshot("snap-1".into())]);
     assert!(matches!(got, Err(PluginError::Unsupported(_))));
     let got = rollback(
@@ -549,7 +739,7 @@ fn outcome(name: &str, wanted: &str, found: Option<&str>, state: &str, ok: bool)
 
 /// `verify` of `changes` against a database that answers `dpkg_query` (status 0 or 1).
 fn verify_against(changes: &[Change], queried: &[&str], status: i32, rows: &str) -> ApplyReport {
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
         .expect(&line(&DPKG_QUERY, queried), out(status, rows));
     let report = verify(&mut host, changes).unwrap();
@@ -650,7 +840,7 @@ fn verify_absent_package_is_not_ok() {
 fn verify_lock_timeout_is_an_error_naming_the_wait() {
     let waiting = "Waiting for cache lock: Could not get lock /var/lib/dpkg/lock-frontend. \
                    It is held by process 4242 (apt-get)...\n";
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&APT_WAIT_IDLE, &[]),
         Ok(Output {
             status: 100,
@@ -687,7 +877,7 @@ fn verify_lock_timeout_on_the_administration_directory_or_without_waiting() {
         "E: Unable to lock the administration directory (/var/lib/dpkg/), is another process using it?\n",
         "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 7 (dpkg)\n",
     ] {
-        let mut host = Scripted::default().expect(
+        let mut host = scripted().expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
                 status: 100,
@@ -710,7 +900,7 @@ fn verify_reads_back_after_a_check_that_waited_and_got_the_lock() {
                   It is held by process 4242 (apt-get)...\n"
         .to_string()
         + APT_CHECK_IDLE;
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, &waited))
         .expect(
             &line(&DPKG_QUERY, &["foo"]),
@@ -732,7 +922,7 @@ fn verify_reads_back_and_reports_when_the_check_finds_broken_dependencies() {
                   You might want to run 'apt --fix-broken install' to correct these.\n\
                   The following packages have unmet dependencies:\n \
                   foo : Depends: libfoo (>= 2.0) but 1.0 is installed\n";
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
@@ -778,7 +968,7 @@ fn verify_reads_back_and_reports_when_the_check_finds_broken_dependencies() {
 #[test]
 fn verify_not_root_still_reads_back() {
     // Unprivileged, apt cannot open the lock file at all: that is no busy package manager.
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(
             &line(&APT_WAIT_IDLE, &[]),
             Ok(Output {
@@ -801,7 +991,7 @@ fn verify_not_root_still_reads_back() {
 
 #[test]
 fn verify_checks_input_first_and_errors_only_when_nothing_could_be_read() {
-    let mut host = Scripted::default();
+    let mut host = scripted();
     let got = verify(&mut host, &[change("-o", None, "1.0")]);
     assert!(matches!(got, Err(PluginError::InvalidInput(_))), "{got:?}");
     let got = verify(&mut host, &[change("foo", None, "1.0 ; rm -rf /")]);
@@ -810,14 +1000,14 @@ fn verify_checks_input_first_and_errors_only_when_nothing_could_be_read() {
     assert!(empty.ok && empty.outcomes.is_empty() && empty.output.is_empty());
     assert!(host.ran.is_empty());
 
-    let mut host = Scripted::default().expect(
+    let mut host = scripted().expect(
         &line(&APT_WAIT_IDLE, &[]),
         Err(PluginError::Denied("apt-get".into())),
     );
     let got = verify(&mut host, &[change("foo", None, "1.0")]);
     assert!(matches!(got, Err(PluginError::Denied(_))), "{got:?}");
 
-    let mut host = Scripted::default()
+    let mut host = scripted()
         .expect(&line(&APT_WAIT_IDLE, &[]), out(0, APT_CHECK_IDLE))
         .expect(&line(&DPKG_QUERY, &["foo"]), out(2, "dpkg-query: error\n"));
     let got = verify(&mut host, &[change("foo", None, "1.0")]);
