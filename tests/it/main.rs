@@ -14,4 +14,5 @@ mod findings;
 mod fleet;
 mod rollouts;
 mod sandbox;
+mod sweep;
 mod trust;

@@ -6,7 +6,6 @@ use patchwave_engine::ingest::{
     self, EpssOutcome, FeedFailure, FeedFetcher, FeedReport, Feeds, FetchSettings, Force,
     ImportOptions, KevOutcome, OsvImport,
 };
-use patchwave_plugin_host::AuditLog;
 
 use crate::exit::{Failure, OPERATIONAL, PARTIAL, USAGE};
 use crate::setup::Context;
@@ -88,7 +87,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         ));
     }
     let audit = if force {
-        Some(AuditLog::open(&ctx.config.audit_log).map_err(Failure::op)?)
+        Some(ctx.audit().await?)
     } else {
         None
     };
@@ -103,7 +102,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         force: audit.as_ref().map(|audit| Force {
             reason: &reason,
             by: &by,
-            audit,
+            audit: audit.as_ref(),
         }),
     };
     let report = ingest::import(store.as_ref(), &feeds, &fetcher, options).await;
