@@ -77,6 +77,35 @@ pub struct OsvImport {
     /// Ecosystems patchwave does not know, with the advisories naming them: stored, never
     /// matched (a feed of the wrong kind, or a misspelt name).
     pub unknown_ecosystems: Vec<UnknownEcosystem>,
+    /// CVSS vectors that cannot be scored, as `(advisory, vector, why)`: the records are
+    /// stored, and classified without them (`findings explain` names them too).
+    pub unscorable: Vec<(String, String, String)>,
+}
+
+/// Every CVSS v3/v4 vector of `advisories` that does not score, with why.
+fn unscorable(advisories: &[patchwave_advisory::Advisory]) -> Vec<(String, String, String)> {
+    use patchwave_advisory::{CvssScorer, SeverityKind};
+    let scorer = crate::findings::cvss_scorer();
+    let mut out = Vec::new();
+    for a in advisories {
+        let all = a.severity.iter().chain(a.affected.iter().flat_map(|f| {
+            f.severity
+                .iter()
+                .chain(f.cves.iter().flat_map(|c| c.severity.iter()))
+        }));
+        for severity in all {
+            if !matches!(severity.kind, SeverityKind::CvssV3 | SeverityKind::CvssV4) {
+                continue;
+            }
+            if let Err(why) = scorer.base_score_tenths(severity) {
+                let entry = (a.id.clone(), severity.score.clone(), why);
+                if !out.contains(&entry) {
+                    out.push(entry);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What the KEV unit stored.
@@ -299,6 +328,7 @@ async fn import_osv(
                 documents: documents.len(),
                 stored,
                 unknown_ecosystems: unknown_ecosystems(&advisories),
+                unscorable: unscorable(&advisories),
             })
             .map_err(FeedFailure::from)
             .map(|import| (import, forced)),

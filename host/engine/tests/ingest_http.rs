@@ -234,7 +234,8 @@ async fn osv_kev_and_epss_over_http_are_stored_with_their_urls() {
                 updated: 0,
                 unchanged: 0
             },
-            unknown_ecosystems: Vec::new()
+            unknown_ecosystems: Vec::new(),
+            unscorable: Vec::new(),
         }
     );
     assert_eq!(

@@ -265,6 +265,12 @@ fn prune_line(prune: &Prune, removed: &str) -> Option<String> {
 }
 
 fn warn_unknown_ecosystems(osv: &OsvImport) {
+    for (id, vector, why) in &osv.unscorable {
+        errln!(
+            "warning: osv: {id}: CVSS vector `{vector}` cannot be scored ({why}): stored, and \
+             classified without it"
+        );
+    }
     for unknown in &osv.unknown_ecosystems {
         let ids = &unknown.advisories;
         let mut shown = ids
