@@ -176,7 +176,7 @@ const EPSS_HEADER: &str = "#model_version:v2025.03.14,score_date:2025-03-16T12:5
 
 /// What the store and the audit log hold, to compare before and after each case.
 async fn fingerprint(cli: &Cli) -> String {
-    let store = SqliteStore::open(&cli.state().join("patchwave.db")).unwrap();
+    let store = SqliteStore::open(cli.state().join("patchwave.db")).unwrap();
     let advisories: Vec<String> = store
         .advisories()
         .await
@@ -729,7 +729,9 @@ async fn damaged_state_cases(cli: &Cli, problems: &mut Vec<String>) -> usize {
         .unwrap()
         .to_string();
     type Damage = Box<dyn Fn(&Path)>;
-    let cases: Vec<(&str, &str, Damage, &[&str], i32, &[&str])> = vec![
+    /// What is damaged, which file, how, the command run, its exit code, what it must say.
+    type DamageCase<'a> = (&'a str, &'a str, Damage, &'a [&'a str], i32, &'a [&'a str]);
+    let cases: Vec<DamageCase> = vec![
         (
             "store: garbage",
             "patchwave.db",
