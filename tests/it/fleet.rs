@@ -431,17 +431,10 @@ fn unknown_and_changed_host_keys_are_refused_until_enrolled() {
     );
 
     // Enrol explicitly; the fingerprint shown is the host's real key.
-    let expected_fp = {
-        let pubkey = fleet.host("h15")["host_key_pub"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let f = dir.path().join("h15.pub");
-        std::fs::write(&f, pubkey).unwrap();
-        let out =
-            crate::support::stdout_of(std::process::Command::new("ssh-keygen").arg("-lf").arg(&f));
-        out.split_whitespace().nth(1).unwrap().to_string()
-    };
+    let expected_fp = fingerprint_of(
+        dir.path(),
+        fleet.host("h15")["host_key_pub"].as_str().unwrap(),
+    );
     let (code, out, err) = patchwave(
         &config,
         &[
@@ -461,7 +454,11 @@ fn unknown_and_changed_host_keys_are_refused_until_enrolled() {
     assert_eq!(code, 0, "{out}{err}");
 
     // The host's key changes: refused, nothing ran, the host is recorded failed.
-    fleet.ctl(&["rekey", "h15"]);
+    // `rekey` prints "<addr> <type> <key>": the new key, read from the host's side.
+    let rekeyed = fleet.ctl(&["rekey", "h15"]);
+    let new_pub = rekeyed.trim().split_once(' ').unwrap().1.to_string();
+    let new_fp = fingerprint_of(dir.path(), &new_pub);
+    assert_ne!(new_fp, expected_fp);
     let logins = accepted_logins(&fleet, "h15");
     let (code, out, _) = patchwave(&config, &["scan"]);
     assert_eq!(code, 3, "{out}");
@@ -475,14 +472,55 @@ fn unknown_and_changed_host_keys_are_refused_until_enrolled() {
     let doc: serde_json::Value = serde_json::from_str(&show).unwrap();
     assert_eq!(doc["freshness"], "stale");
 
-    // Trust does not silently replace a key; --replace does.
+    // Trust does not silently replace a key; nor does --replace without a confirmation
+    // (no terminal here); --replace with the fingerprint checked out of band does.
     let (code, _, err) = patchwave(&config, &["hosts", "trust", "h15"]);
     assert_ne!(code, 0, "a changed key was replaced without --replace");
     assert!(!err.is_empty());
     let (code, out, err) = patchwave(&config, &["hosts", "trust", "h15", "--replace"]);
+    assert_ne!(code, 0, "a changed key was replaced unconfirmed: {out}");
+    assert!(
+        err.contains(&new_fp) && err.contains("unconfirmed"),
+        "{err}"
+    );
+    let (code, _, _) = patchwave(&config, &["scan"]);
+    assert_eq!(code, 3, "the refused replace changed what is trusted");
+    let (code, _, err) = patchwave(
+        &config,
+        &[
+            "hosts",
+            "trust",
+            "h15",
+            "--replace",
+            "--expect-fingerprint",
+            &expected_fp,
+        ],
+    );
+    assert_ne!(code, 0, "the old fingerprint confirmed the new key: {err}");
+    let (code, out, err) = patchwave(
+        &config,
+        &[
+            "hosts",
+            "trust",
+            "h15",
+            "--replace",
+            "--expect-fingerprint",
+            &new_fp,
+        ],
+    );
     assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&new_fp), "{out}");
     let (code, out, err) = patchwave(&config, &["scan"]);
     assert_eq!(code, 0, "{out}{err}");
+}
+
+/// The `SHA256:…` fingerprint of an OpenSSH public key line, as `ssh-keygen -lf` prints it.
+fn fingerprint_of(dir: &std::path::Path, pubkey: &str) -> String {
+    let f = dir.join("key.pub");
+    std::fs::write(&f, pubkey).unwrap();
+    let out =
+        crate::support::stdout_of(std::process::Command::new("ssh-keygen").arg("-lf").arg(&f));
+    out.split_whitespace().nth(1).unwrap().to_string()
 }
 
 /// A good patch goes canary (h16) → soak → smoke → four prod waves of one host each, driven
