@@ -39,63 +39,7 @@ use crate::policy::{CombineMode, Policy};
 use crate::timestamp::midnight;
 use crate::vendor::{VendorScheme, VendorSeverity};
 
-/// How urgently a finding must be fixed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Class {
-    /// At convenience: no due date.
-    Low,
-    /// By the end of the next cycle.
-    Moderate,
-    /// Within `high_days` (30).
-    High,
-    /// Within `critical_days` (7).
-    Critical,
-}
-
-impl Class {
-    /// The class of a CVSS base score given in tenths (`98` is 9.8).
-    pub fn from_score_tenths(tenths: u8) -> Class {
-        match tenths {
-            90.. => Class::Critical,
-            70..=89 => Class::High,
-            40..=69 => Class::Moderate,
-            _ => Class::Low,
-        }
-    }
-
-    /// One class higher; critical stays critical.
-    pub fn escalated(self) -> Class {
-        match self {
-            Class::Low => Class::Moderate,
-            Class::Moderate => Class::High,
-            Class::High | Class::Critical => Class::Critical,
-        }
-    }
-
-    /// `low`, `moderate`, `high` or `critical`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Low => "low",
-            Class::Moderate => "moderate",
-            Class::High => "high",
-            Class::Critical => "critical",
-        }
-    }
-
-    /// Parse the lowercase name.
-    pub fn parse(name: &str) -> Option<Class> {
-        [Class::Low, Class::Moderate, Class::High, Class::Critical]
-            .into_iter()
-            .find(|c| c.as_str() == name)
-    }
-}
-
-impl fmt::Display for Class {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use patchwave_core::PatchClass;
 
 /// Scores CVSS vectors. The real scorer (`patchwave-cvss`) is plugged in by the caller;
 /// any `Fn(&Severity) -> Result<u8, String>` is one.
@@ -204,7 +148,7 @@ pub enum Rule {
         /// The date it was scored; the clock starts no earlier.
         score_date: DateTime<Utc>,
         /// The class before escalation.
-        from: Class,
+        from: PatchClass,
     },
     /// A CVE in CISA KEV made the class critical.
     Kev {
@@ -213,7 +157,7 @@ pub enum Rule {
         /// When it was added; the clock starts no earlier.
         date_added: NaiveDate,
         /// The class before escalation.
-        from: Class,
+        from: PatchClass,
     },
 }
 
@@ -276,13 +220,13 @@ impl fmt::Display for Rule {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// The class.
-    pub class: Class,
+    pub class: PatchClass,
     /// The rule that chose it.
     pub rule: Rule,
     /// The class from CVSS alone, if any vector was scored.
-    pub cvss_class: Option<Class>,
+    pub cvss_class: Option<PatchClass>,
     /// The class from vendor severities alone, if any had a rating.
-    pub vendor_class: Option<Class>,
+    pub vendor_class: Option<PatchClass>,
     /// Earliest disclosure of the matched advisories.
     pub disclosed_at: DateTime<Utc>,
     /// When the SLA clock started.
@@ -338,9 +282,9 @@ pub fn classify(
 
 fn combine(
     policy: &Policy,
-    cvss: Option<(Class, Rule)>,
-    vendor: Option<(Class, Rule)>,
-) -> (Class, Rule) {
+    cvss: Option<(PatchClass, Rule)>,
+    vendor: Option<(PatchClass, Rule)>,
+) -> (PatchClass, Rule) {
     let picked = match (policy.combine, cvss, vendor) {
         (CombineMode::Max, Some(c), Some(v)) => Some(if v.0 > c.0 { v } else { c }),
         (CombineMode::VendorFirst, c, v) => v.or(c),
@@ -372,7 +316,7 @@ fn highest_cvss(
     evidence: &[Evidence<'_>],
     scorer: &dyn CvssScorer,
     notes: &mut Vec<String>,
-) -> Option<(Class, Rule)> {
+) -> Option<(PatchClass, Rule)> {
     let mut best: Option<(u8, Rule)> = None;
     for (advisory, cve, severity) in severities(evidence).filter(|(_, _, s)| s.kind.is_cvss()) {
         match scorer.base_score_tenths(severity) {
@@ -396,10 +340,10 @@ fn highest_cvss(
             )),
         }
     }
-    best.map(|(score, rule)| (Class::from_score_tenths(score), rule))
+    best.map(|(score, rule)| (PatchClass::from_score_tenths(score), rule))
 }
 
-fn highest_vendor(evidence: &[Evidence<'_>]) -> Option<(Class, Rule)> {
+fn highest_vendor(evidence: &[Evidence<'_>]) -> Option<(PatchClass, Rule)> {
     let advisory_level = evidence.iter().flat_map(|e| {
         let own = e.advisory.vendor_severity.iter();
         let entries = e.entries.iter().filter_map(|a| a.vendor_severity.as_ref());
@@ -415,7 +359,7 @@ fn highest_vendor(evidence: &[Evidence<'_>]) -> Option<(Class, Rule)> {
                 VendorSeverity::new(VendorScheme::UbuntuPriority, &s.score),
             )
         });
-    let mut best: Option<(Class, Rule)> = None;
+    let mut best: Option<(PatchClass, Rule)> = None;
     for (advisory, cve, severity) in advisory_level.chain(ubuntu) {
         let Some(class) = severity.class() else {
             continue;
@@ -440,10 +384,10 @@ fn escalations(
     evidence: &[Evidence<'_>],
     intel: &dyn ThreatIntel,
     policy: &Policy,
-    base: Class,
+    base: PatchClass,
     disclosed_at: DateTime<Utc>,
-) -> Vec<(Class, DateTime<Utc>, Rule)> {
-    if base == Class::Critical {
+) -> Vec<(PatchClass, DateTime<Utc>, Rule)> {
+    if base == PatchClass::Critical {
         return Vec::new();
     }
     let mut cves: Vec<&str> = evidence
@@ -464,7 +408,7 @@ fn escalations(
             date_added,
             from: base,
         };
-        out.push((Class::Critical, start, rule));
+        out.push((PatchClass::Critical, start, rule));
     }
     if let Some(threshold) = policy.epss_threshold {
         let mut top: Option<(f64, DateTime<Utc>, &str)> = None;

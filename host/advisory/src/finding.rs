@@ -17,13 +17,14 @@
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
+use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use patchwave_core::{HostId, Installed};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::{classify, Class, CvssScorer, Rule, ThreatIntel, Verdict};
+use crate::classify::{classify, CvssScorer, PatchClass, Rule, ThreatIntel, Verdict};
 use crate::matching::{AdvisoryIndex, Match, MatchError, PackageQuery, VersionOrder};
 use crate::policy::{Exclusion, Policy, Target};
 
@@ -59,7 +60,7 @@ pub struct Vulnerability {
     pub cves: Vec<String>,
     /// The version that fixes all of them.
     pub fixed_in: FixedIn,
-    /// Class, rule and SLA clock.
+    /// PatchClass, rule and SLA clock.
     pub verdict: Verdict,
     /// The policy's exclusions whose id names one of these advisories or CVEs.
     #[serde(skip)]
@@ -269,7 +270,7 @@ impl Finding {
     }
 
     /// The class.
-    pub fn class(&self) -> Class {
+    pub fn class(&self) -> PatchClass {
         self.vulnerability.verdict.class
     }
 
@@ -296,6 +297,51 @@ impl Finding {
     /// `true` when the due date has been reached and the finding is not excluded.
     pub fn overdue(&self, now: DateTime<Utc>) -> bool {
         !self.is_excluded(now) && self.due_at().is_some_and(|due| now >= due)
+    }
+
+    /// Where the finding stands at `now`.
+    pub fn status(&self, now: DateTime<Utc>) -> FindingStatus {
+        if self.is_excluded(now) {
+            FindingStatus::Excluded
+        } else if self.overdue(now) {
+            FindingStatus::Overdue
+        } else if !self.exclusion.expired.is_empty() {
+            FindingStatus::ExclusionExpired
+        } else {
+            FindingStatus::Open
+        }
+    }
+}
+
+/// Where a finding stands: one word in every output (`findings`, its JSON and CSV, the
+/// weekly report).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FindingStatus {
+    /// Open, within its SLA (or without a due date).
+    Open,
+    /// Open and past its due date.
+    Overdue,
+    /// An active exclusion covers it.
+    Excluded,
+    /// Open, within its SLA, and an exclusion that covered it has expired.
+    ExclusionExpired,
+}
+
+impl FindingStatus {
+    /// `open`, `overdue`, `excluded` or `exclusion-expired`.
+    pub fn word(self) -> &'static str {
+        match self {
+            FindingStatus::Open => "open",
+            FindingStatus::Overdue => "overdue",
+            FindingStatus::Excluded => "excluded",
+            FindingStatus::ExclusionExpired => "exclusion-expired",
+        }
+    }
+}
+
+impl fmt::Display for FindingStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.word())
     }
 }
 

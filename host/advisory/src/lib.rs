@@ -35,7 +35,7 @@ pub mod vendor;
 mod cve;
 mod timestamp;
 
-pub use classify::{classify, Class, CvssScorer, Evidence, Intel, Rule, ThreatIntel, Verdict};
+pub use classify::{classify, CvssScorer, Evidence, Intel, PatchClass, Rule, ThreatIntel, Verdict};
 pub use ecosystem::{ecosystems_for_host, Ecosystem, PackageNaming, UbuntuChannel, VersionFamily};
 pub use epss::{parse_epss, EpssFeed, EpssRow};
 pub use feed::{
@@ -43,7 +43,8 @@ pub use feed::{
     Refusal, UnknownEcosystem, MAX_CLOCK_SKEW, SHRINK_PERCENT,
 };
 pub use finding::{
-    AdvisoryCves, Assessment, Assessor, ExclusionStatus, Finding, FixedIn, HostRef, Vulnerability,
+    AdvisoryCves, Assessment, Assessor, ExclusionStatus, Finding, FindingStatus, FixedIn, HostRef,
+    Vulnerability,
 };
 pub use kev::{kev_removed, parse_kev, KevCatalog, KevEntry, KevTombstone};
 pub use matching::{

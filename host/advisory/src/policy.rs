@@ -32,7 +32,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use patchwave_core::HostId;
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Class;
+use crate::classify::PatchClass;
 use crate::sla::{Cycle, Sla};
 use crate::timestamp::{midnight, parse_date};
 
@@ -80,7 +80,7 @@ pub struct Policy {
     /// EPSS probability at or above which the class is raised one step; `None` disables.
     pub epss_threshold: Option<f64>,
     /// The class of a finding with no CVSS vector and no vendor rating.
-    pub unrated: Class,
+    pub unrated: PatchClass,
     /// SLA windows.
     pub sla: Sla,
     /// Granted exclusions, shared with the findings they apply to.
@@ -93,7 +93,7 @@ impl Default for Policy {
         Policy {
             combine: CombineMode::Max,
             epss_threshold: Some(0.1),
-            unrated: Class::Moderate,
+            unrated: PatchClass::Moderate,
             sla: Sla::default(),
             exclusions: Vec::new(),
         }
@@ -258,7 +258,7 @@ impl PolicyConfig {
                 format!("{} is not between 0 and 1", self.epss_threshold),
             );
         }
-        let unrated = Class::parse(&self.unrated);
+        let unrated = PatchClass::parse(&self.unrated);
         if unrated.is_none() {
             problems.add(
                 "unrated",
@@ -478,7 +478,7 @@ mod tests {
         let p = Policy::default();
         assert_eq!(p.combine, CombineMode::Max);
         assert_eq!(p.epss_threshold, Some(0.1));
-        assert_eq!(p.unrated, Class::Moderate);
+        assert_eq!(p.unrated, PatchClass::Moderate);
         assert_eq!(p.sla, Sla::default());
         assert_eq!(PolicyConfig::default().compile().unwrap(), p);
         let empty: Policy = serde_json::from_str("{}").unwrap();

@@ -14,7 +14,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Class;
+use crate::classify::PatchClass;
 use crate::timestamp::midnight;
 
 /// The SLA windows.
@@ -56,12 +56,12 @@ pub enum Cycle {
 
 impl Sla {
     /// When a finding of `class` whose clock started at `start` is due; `None` for low.
-    pub fn due_at(&self, class: Class, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    pub fn due_at(&self, class: PatchClass, start: DateTime<Utc>) -> Option<DateTime<Utc>> {
         match class {
-            Class::Critical => Some(add_days(start, self.critical_days)),
-            Class::High => Some(add_days(start, self.high_days)),
-            Class::Moderate => Some(self.cycle.end_of_next(start)),
-            Class::Low => None,
+            PatchClass::Critical => Some(add_days(start, self.critical_days)),
+            PatchClass::High => Some(add_days(start, self.high_days)),
+            PatchClass::Moderate => Some(self.cycle.end_of_next(start)),
+            PatchClass::Low => None,
         }
     }
 }
@@ -119,29 +119,29 @@ mod tests {
         let sla = Sla::default();
         let start = utc(2026, 11, 10, 9, 30);
         assert_eq!(
-            sla.due_at(Class::Critical, start),
+            sla.due_at(PatchClass::Critical, start),
             Some(utc(2026, 11, 17, 9, 30))
         );
         assert_eq!(
-            sla.due_at(Class::High, start),
+            sla.due_at(PatchClass::High, start),
             Some(utc(2026, 12, 10, 9, 30))
         );
-        assert_eq!(sla.due_at(Class::Low, start), None);
+        assert_eq!(sla.due_at(PatchClass::Low, start), None);
     }
 
     #[test]
     fn moderate_is_due_at_the_end_of_the_next_month() {
         let sla = Sla::default();
         assert_eq!(
-            sla.due_at(Class::Moderate, utc(2026, 11, 10, 0, 0)),
+            sla.due_at(PatchClass::Moderate, utc(2026, 11, 10, 0, 0)),
             Some(utc(2027, 1, 1, 0, 0))
         );
         assert_eq!(
-            sla.due_at(Class::Moderate, utc(2026, 12, 31, 23, 59)),
+            sla.due_at(PatchClass::Moderate, utc(2026, 12, 31, 23, 59)),
             Some(utc(2027, 2, 1, 0, 0))
         );
         assert_eq!(
-            sla.due_at(Class::Moderate, utc(2027, 1, 1, 0, 0)),
+            sla.due_at(PatchClass::Moderate, utc(2027, 1, 1, 0, 0)),
             Some(utc(2027, 3, 1, 0, 0))
         );
     }
@@ -177,11 +177,11 @@ mod tests {
         };
         let far = DateTime::<Utc>::MAX_UTC - Duration::days(3);
         assert_eq!(
-            sla.due_at(Class::Critical, far),
+            sla.due_at(PatchClass::Critical, far),
             Some(DateTime::<Utc>::MAX_UTC)
         );
         assert_eq!(
-            sla.due_at(Class::Moderate, far),
+            sla.due_at(PatchClass::Moderate, far),
             Some(DateTime::<Utc>::MAX_UTC)
         );
     }

@@ -1,7 +1,7 @@
 //! Distribution (vendor) severities: Debian urgency, Ubuntu priority, Red Hat severity.
 //!
 //! The value is kept as the feed wrote it; [`VendorSeverity::class`] maps it to a
-//! [`Class`]. The mapping is fixed:
+//! [`PatchClass`]. The mapping is fixed:
 //!
 //! | scheme | low | moderate | high | critical | no class |
 //! |---|---|---|---|---|---|
@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify::Class;
+use crate::classify::PatchClass;
 
 /// Whose severity scale a value is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -61,7 +61,7 @@ impl VendorSeverity {
 
     /// The class this value maps to, or `None` when it carries no rating
     /// (`not yet assigned`, `untriaged`, or an unknown word). See the module table.
-    pub fn class(&self) -> Option<Class> {
+    pub fn class(&self) -> Option<PatchClass> {
         let word = self
             .value
             .trim()
@@ -69,17 +69,17 @@ impl VendorSeverity {
             .trim()
             .to_ascii_lowercase();
         match (self.scheme, word.as_str()) {
-            (VendorScheme::DebianUrgency, "unimportant" | "low") => Some(Class::Low),
-            (VendorScheme::DebianUrgency, "medium") => Some(Class::Moderate),
-            (VendorScheme::DebianUrgency, "high") => Some(Class::High),
-            (VendorScheme::UbuntuPriority, "negligible" | "low") => Some(Class::Low),
-            (VendorScheme::UbuntuPriority, "medium") => Some(Class::Moderate),
-            (VendorScheme::UbuntuPriority, "high") => Some(Class::High),
-            (VendorScheme::UbuntuPriority, "critical") => Some(Class::Critical),
-            (VendorScheme::RedHatSeverity, "low") => Some(Class::Low),
-            (VendorScheme::RedHatSeverity, "moderate") => Some(Class::Moderate),
-            (VendorScheme::RedHatSeverity, "important") => Some(Class::High),
-            (VendorScheme::RedHatSeverity, "critical") => Some(Class::Critical),
+            (VendorScheme::DebianUrgency, "unimportant" | "low") => Some(PatchClass::Low),
+            (VendorScheme::DebianUrgency, "medium") => Some(PatchClass::Moderate),
+            (VendorScheme::DebianUrgency, "high") => Some(PatchClass::High),
+            (VendorScheme::UbuntuPriority, "negligible" | "low") => Some(PatchClass::Low),
+            (VendorScheme::UbuntuPriority, "medium") => Some(PatchClass::Moderate),
+            (VendorScheme::UbuntuPriority, "high") => Some(PatchClass::High),
+            (VendorScheme::UbuntuPriority, "critical") => Some(PatchClass::Critical),
+            (VendorScheme::RedHatSeverity, "low") => Some(PatchClass::Low),
+            (VendorScheme::RedHatSeverity, "moderate") => Some(PatchClass::Moderate),
+            (VendorScheme::RedHatSeverity, "important") => Some(PatchClass::High),
+            (VendorScheme::RedHatSeverity, "critical") => Some(PatchClass::Critical),
             _ => None,
         }
     }
@@ -97,19 +97,19 @@ mod tests {
     use super::*;
     use VendorScheme::*;
 
-    fn class(scheme: VendorScheme, value: &str) -> Option<Class> {
+    fn class(scheme: VendorScheme, value: &str) -> Option<PatchClass> {
         VendorSeverity::new(scheme, value).class()
     }
 
     #[test]
     fn debian_urgencies() {
-        assert_eq!(class(DebianUrgency, "unimportant"), Some(Class::Low));
-        assert_eq!(class(DebianUrgency, "low"), Some(Class::Low));
-        assert_eq!(class(DebianUrgency, "low*"), Some(Class::Low));
-        assert_eq!(class(DebianUrgency, "medium"), Some(Class::Moderate));
-        assert_eq!(class(DebianUrgency, "medium**"), Some(Class::Moderate));
-        assert_eq!(class(DebianUrgency, "high"), Some(Class::High));
-        assert_eq!(class(DebianUrgency, "high**"), Some(Class::High));
+        assert_eq!(class(DebianUrgency, "unimportant"), Some(PatchClass::Low));
+        assert_eq!(class(DebianUrgency, "low"), Some(PatchClass::Low));
+        assert_eq!(class(DebianUrgency, "low*"), Some(PatchClass::Low));
+        assert_eq!(class(DebianUrgency, "medium"), Some(PatchClass::Moderate));
+        assert_eq!(class(DebianUrgency, "medium**"), Some(PatchClass::Moderate));
+        assert_eq!(class(DebianUrgency, "high"), Some(PatchClass::High));
+        assert_eq!(class(DebianUrgency, "high**"), Some(PatchClass::High));
         assert_eq!(class(DebianUrgency, "not yet assigned"), None);
         assert_eq!(class(DebianUrgency, "end-of-life"), None);
         assert_eq!(class(DebianUrgency, "critical"), None);
@@ -117,20 +117,29 @@ mod tests {
 
     #[test]
     fn ubuntu_priorities() {
-        assert_eq!(class(UbuntuPriority, "negligible"), Some(Class::Low));
-        assert_eq!(class(UbuntuPriority, "low"), Some(Class::Low));
-        assert_eq!(class(UbuntuPriority, "medium"), Some(Class::Moderate));
-        assert_eq!(class(UbuntuPriority, "high"), Some(Class::High));
-        assert_eq!(class(UbuntuPriority, "critical"), Some(Class::Critical));
+        assert_eq!(class(UbuntuPriority, "negligible"), Some(PatchClass::Low));
+        assert_eq!(class(UbuntuPriority, "low"), Some(PatchClass::Low));
+        assert_eq!(class(UbuntuPriority, "medium"), Some(PatchClass::Moderate));
+        assert_eq!(class(UbuntuPriority, "high"), Some(PatchClass::High));
+        assert_eq!(
+            class(UbuntuPriority, "critical"),
+            Some(PatchClass::Critical)
+        );
         assert_eq!(class(UbuntuPriority, "untriaged"), None);
     }
 
     #[test]
     fn red_hat_severities() {
-        assert_eq!(class(RedHatSeverity, "Low"), Some(Class::Low));
-        assert_eq!(class(RedHatSeverity, "Moderate"), Some(Class::Moderate));
-        assert_eq!(class(RedHatSeverity, "Important"), Some(Class::High));
-        assert_eq!(class(RedHatSeverity, "Critical"), Some(Class::Critical));
+        assert_eq!(class(RedHatSeverity, "Low"), Some(PatchClass::Low));
+        assert_eq!(
+            class(RedHatSeverity, "Moderate"),
+            Some(PatchClass::Moderate)
+        );
+        assert_eq!(class(RedHatSeverity, "Important"), Some(PatchClass::High));
+        assert_eq!(
+            class(RedHatSeverity, "Critical"),
+            Some(PatchClass::Critical)
+        );
         assert_eq!(class(RedHatSeverity, "medium"), None);
     }
 

@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod change;
+pub mod class;
 pub mod duration;
 pub mod fleet;
 pub mod grant;
@@ -13,6 +14,7 @@ pub mod inventory;
 pub mod plugin;
 pub mod text;
 
+pub use class::{PatchClass, UnknownClass};
 pub use duration::{DurationError, HumanDuration};
 pub use fleet::{Environment, HostId};
 pub use grant::{EnvGrant, ExecGrant, ExecRequest, GrantDecision};

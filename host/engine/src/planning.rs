@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{ecosystems_for_host, Class, Ecosystem, FixedIn};
+use patchwave_advisory::{ecosystems_for_host, Ecosystem, FixedIn};
 use patchwave_core::{Change, HostId, PluginError, Transaction};
 use patchwave_rollout::{
     plan, Force, PatchClass, PinnedPackage, Plan, PlanErrors, ReleaseManifest, Target,
@@ -42,7 +42,7 @@ pub enum PinSource {
     /// hosts: per package, the highest fix any of them needs.
     Findings {
         /// The lowest class included.
-        min: Class,
+        min: PatchClass,
     },
 }
 
@@ -325,7 +325,7 @@ impl Planner<'_> {
         oracle: &PluginOracle,
         request: &PlanRequest,
         hosts: &[HostId],
-        min: Class,
+        min: PatchClass,
         now: DateTime<Utc>,
         not_pinned: &mut Vec<String>,
     ) -> Result<ReleaseManifest, PlanningError> {
@@ -337,7 +337,7 @@ impl Planner<'_> {
         )
         .await?;
         let mut fixes: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        let mut highest: Option<Class> = None;
+        let mut highest: Option<PatchClass> = None;
         for f in assessed.findings(now) {
             if f.class() < min || f.is_excluded(now) || !hosts.contains(&f.host) {
                 continue;
@@ -391,7 +391,7 @@ impl Planner<'_> {
             };
             pins.push(PinnedPackage::new(&ecosystem, name, version));
         }
-        let class = request.class.unwrap_or(patch_class(highest));
+        let class = request.class.unwrap_or(highest);
         ReleaseManifest::new(pins, &format!("findings: {min} and higher"), class)
             .map_err(|e| PlanningError::Invalid(e.to_string()))
     }
@@ -508,16 +508,6 @@ impl Planner<'_> {
         }
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
-    }
-}
-
-/// The rollout class of a findings class.
-fn patch_class(class: Class) -> PatchClass {
-    match class {
-        Class::Critical => PatchClass::Critical,
-        Class::High => PatchClass::High,
-        Class::Moderate => PatchClass::Moderate,
-        Class::Low => PatchClass::Low,
     }
 }
 

@@ -11,44 +11,7 @@ use crate::problems::{ok_or_problems, Problems};
 /// How many hex digits of the SHA-256 make a manifest id.
 pub const MANIFEST_ID_HEX_LEN: usize = 12;
 
-/// How urgent the patches of a manifest are, spelled as the advisory classification spells
-/// it (`critical`, `high`, `moderate`, `low`). Critical and high patches must pass a canary
-/// before they reach prod unless the plan is forced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PatchClass {
-    /// Fix within days: known exploited or CVSS ≥ 9.
-    Critical,
-    /// Fix within weeks.
-    High,
-    /// Fix in the next regular cycle.
-    Moderate,
-    /// Fix at convenience.
-    Low,
-}
-
-impl PatchClass {
-    /// The lowercase spelling used in config and output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PatchClass::Critical => "critical",
-            PatchClass::High => "high",
-            PatchClass::Moderate => "moderate",
-            PatchClass::Low => "low",
-        }
-    }
-
-    /// Whether patches of this class must go through a canary (critical and high).
-    pub fn requires_canary(self) -> bool {
-        matches!(self, PatchClass::Critical | PatchClass::High)
-    }
-}
-
-impl fmt::Display for PatchClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use patchwave_core::PatchClass;
 
 /// One package pinned at an exact version within an OSV ecosystem, e.g. `Debian:12`,
 /// `acme-web`, `1.0-2`.

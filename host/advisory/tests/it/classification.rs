@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use patchwave_advisory::{
-    classify, Advisory, Affected, Class, CombineMode, Ecosystem, EpssFeed, EpssRow, Evidence,
-    Intel, KevCatalog, KevEntry, Policy, Rule, Severity, SeverityKind, Source, VendorScheme,
+    classify, Advisory, Affected, CombineMode, Ecosystem, EpssFeed, EpssRow, Evidence, Intel,
+    KevCatalog, KevEntry, PatchClass, Policy, Rule, Severity, SeverityKind, Source, VendorScheme,
     VendorSeverity,
 };
 
@@ -167,7 +167,7 @@ struct Case {
     policy: Policy,
     kev: Option<NaiveDate>,
     epss: Option<f64>,
-    class: Class,
+    class: PatchClass,
     rule: &'static str,
     clock: DateTime<Utc>,
     due: Option<DateTime<Utc>>,
@@ -180,7 +180,7 @@ fn case(name: &'static str, advisories: Vec<Adv>) -> Case {
         policy: Policy::default(),
         kev: None,
         epss: None,
-        class: Class::Low,
+        class: PatchClass::Low,
         rule: "",
         clock: disclosed(),
         due: None,
@@ -200,7 +200,7 @@ impl Case {
         self.epss = Some(score);
         self
     }
-    fn want(mut self, class: Class, rule: &'static str, due: Option<DateTime<Utc>>) -> Case {
+    fn want(mut self, class: PatchClass, rule: &'static str, due: Option<DateTime<Utc>>) -> Case {
         self.class = class;
         self.rule = rule;
         self.due = due;
@@ -214,7 +214,7 @@ impl Case {
 
 #[test]
 fn every_rule_and_mode() {
-    use Class::*;
+    use PatchClass::*;
     let d7 = Some(utc(2026, 11, 17, 9, 0, 0));
     let d30 = Some(utc(2026, 12, 10, 9, 0, 0));
     let next_cycle = Some(utc(2027, 1, 1, 0, 0, 0));
@@ -380,22 +380,22 @@ fn every_rule_and_mode() {
 
 #[test]
 fn score_boundaries() {
-    let class = |t| Class::from_score_tenths(t);
+    let class = |t| PatchClass::from_score_tenths(t);
     assert_eq!(
         [100, 90, 89, 70, 69, 40, 39, 0].map(class),
         [
-            Class::Critical,
-            Class::Critical,
-            Class::High,
-            Class::High,
-            Class::Moderate,
-            Class::Moderate,
-            Class::Low,
-            Class::Low
+            PatchClass::Critical,
+            PatchClass::Critical,
+            PatchClass::High,
+            PatchClass::High,
+            PatchClass::Moderate,
+            PatchClass::Moderate,
+            PatchClass::Low,
+            PatchClass::Low
         ]
     );
-    assert_eq!(Class::Low.escalated(), Class::Moderate);
-    assert_eq!(Class::Critical.escalated(), Class::Critical);
+    assert_eq!(PatchClass::Low.escalated(), PatchClass::Moderate);
+    assert_eq!(PatchClass::Critical.escalated(), PatchClass::Critical);
 }
 
 #[test]
@@ -410,14 +410,14 @@ fn rules_carry_what_they_saw() {
         Rule::Kev {
             cve: "CVE-2026-0001".into(),
             date_added: date(2026, 12, 1),
-            from: Class::Moderate
+            from: PatchClass::Moderate
         }
     );
     assert_eq!(
         v.rule.to_string(),
         "kev: CVE-2026-0001 added 2026-12-01 (escalated from moderate)"
     );
-    assert_eq!(v.cvss_class, Some(Class::Moderate));
+    assert_eq!(v.cvss_class, Some(PatchClass::Moderate));
     assert_eq!(v.vendor_class, None);
     assert_eq!(v.disclosed_at, disclosed());
 
@@ -449,7 +449,7 @@ fn real_cves_map_vectors_and_priorities_are_used() {
         &Policy::default(),
         &intel(None, None),
     );
-    assert_eq!(v.class, Class::High);
+    assert_eq!(v.class, PatchClass::High);
     assert_eq!(
         v.rule,
         Rule::Cvss {
@@ -463,7 +463,7 @@ fn real_cves_map_vectors_and_priorities_are_used() {
         v.rule.to_string(),
         "cvss: 7.8 from CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:H (USN-7800-1 CVE-2025-38500)"
     );
-    assert_eq!(v.vendor_class, Some(Class::Moderate));
+    assert_eq!(v.vendor_class, Some(PatchClass::Moderate));
     assert_eq!(v.disclosed_at, utc(2025, 10, 2, 13, 46, 50));
     assert_eq!(v.due_at, Some(utc(2025, 11, 1, 13, 46, 50)));
     assert!(v.notes.is_empty(), "{:?}", v.notes);
@@ -476,7 +476,7 @@ fn real_cves_map_vectors_and_priorities_are_used() {
         entries: vec![&py.affected[0]],
     }];
     let v = classify(&evidence, &intel(None, None), &Policy::default(), &score).unwrap();
-    assert_eq!(v.class, Class::Moderate);
+    assert_eq!(v.class, PatchClass::Moderate);
     assert_eq!(v.rule.name(), "vendor");
     assert_eq!(v.cvss_class, None);
     assert_eq!(

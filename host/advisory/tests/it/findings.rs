@@ -6,9 +6,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use patchwave_advisory::{
-    ecosystems_for_host, parse_epss, parse_kev, AdvisoryIndex, Assessment, Assessor, Class,
-    Ecosystem, Finding, FixedIn, HostRef, Intel, PackageQuery, Policy, PolicyConfig,
-    PrecomputedOrder, VersionOrder, VersionPair,
+    ecosystems_for_host, parse_epss, parse_kev, AdvisoryIndex, Assessment, Assessor, Ecosystem,
+    Finding, FindingStatus, FixedIn, HostRef, Intel, PackageQuery, PatchClass, Policy,
+    PolicyConfig, PrecomputedOrder, VersionOrder, VersionPair,
 };
 use patchwave_core::{HostId, Installed};
 
@@ -98,7 +98,7 @@ fn a_kev_listed_git_finding_is_critical_from_the_day_it_was_added() {
             "CVE-2024-32465"
         ]
     );
-    assert_eq!(f.class(), Class::Critical);
+    assert_eq!(f.class(), PatchClass::Critical);
     assert_eq!(f.rule().name(), "kev");
     assert_eq!(
         f.disclosed_at(),
@@ -128,9 +128,9 @@ fn the_fix_for_all_advisories_is_the_highest_fixed_version() {
     );
     // CVSS 6.8 and Ubuntu "medium" give moderate; CVE-2024-6387's EPSS of 0.9 raises it to
     // high from 2025-03-15, but never past the moderate deadline from disclosure.
-    assert_eq!(v.verdict.cvss_class, Some(Class::Moderate));
-    assert_eq!(v.verdict.vendor_class, Some(Class::Moderate));
-    assert_eq!(v.verdict.class, Class::High);
+    assert_eq!(v.verdict.cvss_class, Some(PatchClass::Moderate));
+    assert_eq!(v.verdict.vendor_class, Some(PatchClass::Moderate));
+    assert_eq!(v.verdict.class, PatchClass::High);
     assert_eq!(v.verdict.rule.name(), "epss");
     assert_eq!(v.verdict.clock_start, utc(2025, 3, 15, 12, 55, 0));
     assert_eq!(v.verdict.due_at, Some(utc(2024, 9, 1, 0, 0, 0)));
@@ -147,7 +147,7 @@ fn the_fix_for_all_advisories_is_the_highest_fixed_version() {
     let v = a.vulnerability.unwrap();
     assert_eq!(v.advisory_ids(), ["USN-7270-1"]);
     assert_eq!(v.fixed_in, FixedIn::Version("1:8.9p1-3ubuntu0.11".into()));
-    assert_eq!(v.verdict.class, Class::Moderate);
+    assert_eq!(v.verdict.class, PatchClass::Moderate);
     assert_eq!(v.verdict.due_at, Some(utc(2025, 4, 1, 0, 0, 0)));
 
     let fixed = installed("openssh-server", "1:8.9p1-3ubuntu0.11", Some("openssh"));
@@ -177,7 +177,7 @@ fn no_fix_yet_and_unorderable_versions() {
         assess_all(&index, &Policy::default(), &Intel::default(), &queries).into_iter();
     let zlib = assessed.next().unwrap().vulnerability.unwrap();
     assert_eq!(zlib.fixed_in, FixedIn::NoFixYet);
-    assert_eq!(zlib.verdict.class, Class::Low);
+    assert_eq!(zlib.verdict.class, PatchClass::Low);
     assert_eq!(zlib.verdict.due_at, None);
     let broken = assessed.next().unwrap();
     assert!(broken.vulnerability.is_none());
@@ -227,6 +227,8 @@ fn exclusions_active_partial_expired_and_targeted() {
     assert!(f.is_excluded(now));
     assert!(!f.overdue(now));
     assert!(f.overdue(utc(2026, 7, 1, 0, 0, 0)));
+    assert_eq!(f.status(now), FindingStatus::Excluded);
+    assert_eq!(f.status(utc(2026, 7, 1, 0, 0, 0)), FindingStatus::Overdue);
 
     // A CVE covers only itself: the rest stays due.
     let p = policy(serde_json::json!([exclusion(
@@ -259,6 +261,10 @@ fn exclusions_active_partial_expired_and_targeted() {
     assert_eq!(f.exclusion.expired[0].expires, utc(2025, 1, 2, 0, 0, 0));
     assert!(!f.is_excluded(now));
     assert!(f.overdue(now));
+    assert_eq!(f.status(now), FindingStatus::Overdue);
+    let before_due = utc(2024, 8, 1, 0, 0, 0);
+    assert_eq!(f.status(before_due), FindingStatus::ExclusionExpired);
+    assert_eq!(f.status(before_due).word(), "exclusion-expired");
 
     // Targets and packages.
     let scoped = |sel: serde_json::Value| {
@@ -283,6 +289,8 @@ fn exclusions_active_partial_expired_and_targeted() {
     let other = ssh_finding(&p, &db1, &ssh_server(), now);
     assert!(!other.is_excluded(now));
     assert!(other.exclusion.applied.is_empty() && other.exclusion.expired.is_empty());
+    assert_eq!(other.status(utc(2024, 8, 1, 0, 0, 0)), FindingStatus::Open);
+    assert_eq!(other.status(now).word(), "overdue");
     let p = scoped(serde_json::json!({"scope": "payments"}));
     assert!(ssh_finding(&p, &web1(), &ssh_server(), now).is_excluded(now));
     assert!(!ssh_finding(&p, &db1, &ssh_server(), now).is_excluded(now));

@@ -4,7 +4,7 @@
 //! `[classify]` policy; the plugins order versions. No host is contacted.
 
 use chrono::{DateTime, Utc};
-use patchwave_advisory::{Class, Finding, FixedIn};
+use patchwave_advisory::{Finding, FixedIn, PatchClass};
 use patchwave_core::HostId;
 use patchwave_engine::findings::{self, FleetFindings};
 use patchwave_engine::PluginSet;
@@ -65,16 +65,12 @@ pub enum Command {
 
 /// Run `findings`.
 pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
-    let classes: Vec<Class> = args
+    let classes: Vec<PatchClass> = args
         .class
         .iter()
         .map(|c| {
-            Class::parse(c).ok_or_else(|| {
-                Failure::new(
-                    USAGE,
-                    format!("--class {c}: expected critical, high, moderate or low"),
-                )
-            })
+            c.parse::<PatchClass>()
+                .map_err(|e| Failure::new(USAGE, format!("--class {e}")))
         })
         .collect::<Result<_, _>>()?;
     let now = Utc::now();
@@ -147,19 +143,6 @@ async fn assess_fleet(
     .map_err(Failure::op)
 }
 
-/// `ok`, `overdue`, `excluded` or `expired-exclusion` for one finding.
-fn status(f: &Finding, now: DateTime<Utc>) -> &'static str {
-    if f.is_excluded(now) {
-        "excluded"
-    } else if f.overdue(now) {
-        "overdue"
-    } else if !f.exclusion.expired.is_empty() {
-        "exclusion-expired"
-    } else {
-        "open"
-    }
-}
-
 fn fixed(f: &Finding) -> String {
     match f.fixed_in() {
         FixedIn::Version(v) => v.clone(),
@@ -183,7 +166,7 @@ fn row(f: &Finding, now: DateTime<Utc>) -> [String; 9] {
         fixed(f),
         f.class().to_string(),
         due(f),
-        status(f, now).to_string(),
+        f.status(now).to_string(),
         f.advisory_ids().join(" "),
     ]
 }
@@ -259,7 +242,7 @@ fn finding_json(f: &Finding, now: DateTime<Utc>) -> serde_json::Value {
         "rule": f.rule().to_string(),
         "disclosed_at": f.disclosed_at(),
         "due_at": f.due_at(),
-        "status": status(f, now),
+        "status": f.status(now).word(),
         "advisories": f.advisory_ids(),
         "cves": f.cve_ids(),
         "exclusion": f.exclusion,
@@ -316,7 +299,7 @@ fn explain(
         }
         outln!("  fixed in: {}", fixed(f))?;
         outln!("  class: {} — rule {}", verdict.class, verdict.rule)?;
-        let opt = |c: Option<Class>| c.map_or("-".to_string(), |c| c.to_string());
+        let opt = |c: Option<PatchClass>| c.map_or("-".to_string(), |c| c.to_string());
         outln!(
             "    cvss class {}, vendor class {}",
             opt(verdict.cvss_class),
@@ -327,7 +310,7 @@ fn explain(
             verdict.disclosed_at.format("%Y-%m-%d"),
             verdict.clock_start.format("%Y-%m-%d"),
             due(f),
-            status(f, now)
+            f.status(now)
         )?;
         for e in &f.exclusion.applied {
             outln!(
