@@ -27,11 +27,10 @@ fn stored(config: &Path, id: &str) -> Value {
 
 /// The status word (`completed`, `rolled-back`, ...) of a stored state.
 fn status_word(state: &Value) -> String {
-    match &state["rollout"]["status"] {
-        Value::String(s) => s.clone(),
-        Value::Object(m) => m.keys().next().unwrap().clone(),
-        other => panic!("unexpected status {other}"),
-    }
+    let status: patchwave_rollout::Status =
+        serde_json::from_value(state["rollout"]["status"].clone())
+            .unwrap_or_else(|e| panic!("unexpected status {}: {e}", state["rollout"]["status"]));
+    status.word().to_string()
 }
 
 /// A host's `(phase, rollback)` words from a stored state (`verified`, `failed`, `lost`;

@@ -69,6 +69,23 @@ pub enum Status {
 }
 
 impl Status {
+    /// The one word for this status (`planned`, `running`, `paused`, `aborting`, `aborted`,
+    /// `halted`, `rolled-back`, `rollback-failed`, `completed`): what the store records,
+    /// `rollout list` and `tick` print, and the tag of its serialized form.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Status::Planned => "planned",
+            Status::Running => "running",
+            Status::Paused { .. } => "paused",
+            Status::Aborting { .. } => "aborting",
+            Status::Aborted { .. } => "aborted",
+            Status::Halted { .. } => "halted",
+            Status::RolledBack { .. } => "rolled-back",
+            Status::RollbackFailed { .. } => "rollback-failed",
+            Status::Completed => "completed",
+        }
+    }
+
     /// Whether nothing more happens without an operator.
     pub fn is_final(&self) -> bool {
         matches!(
@@ -732,5 +749,48 @@ impl Rollout {
             self.dropped_events += 1;
         }
         self.history.push_back(Event { at, kind });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The word is the tag of the serialized status, for every variant: what the store
+    /// keeps beside the state and what the state says agree.
+    #[test]
+    fn the_status_word_is_the_serialized_tag() {
+        let r = || "r".to_string();
+        let all = [
+            Status::Planned,
+            Status::Running,
+            Status::Paused { reason: r() },
+            Status::Aborting {
+                by: r(),
+                reason: r(),
+            },
+            Status::Aborted {
+                by: r(),
+                reason: r(),
+            },
+            Status::Halted {
+                reason: r(),
+                scope: HaltScope::Stage(StageId::Canary),
+            },
+            Status::RolledBack { reason: r() },
+            Status::RollbackFailed {
+                reason: r(),
+                hosts: vec![HostId("h".into())],
+            },
+            Status::Completed,
+        ];
+        for status in all {
+            let tag = match serde_json::to_value(&status).unwrap() {
+                serde_json::Value::String(s) => s,
+                serde_json::Value::Object(m) => m.keys().next().unwrap().clone(),
+                other => panic!("{other}"),
+            };
+            assert_eq!(status.word(), tag, "{status:?}");
+        }
     }
 }
