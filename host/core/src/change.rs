@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::Installed;
+use crate::plugin::Change;
 
 /// What kind of change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +80,31 @@ pub struct Expected {
     pub name: String,
     /// Version it should have (`None` = removed).
     pub version: Option<String>,
+}
+
+impl Expected {
+    /// What the host holds once `changes` are applied: each package at its `to`.
+    pub fn after_apply(changes: &[Change]) -> Vec<Expected> {
+        changes
+            .iter()
+            .map(|c| Expected {
+                name: c.name.clone(),
+                version: Some(c.to.clone()),
+            })
+            .collect()
+    }
+
+    /// What the host held before `changes` were applied, so what undoing them brings
+    /// back: each package at its `from`, or absent when it was not installed.
+    pub fn before_apply(changes: &[Change]) -> Vec<Expected> {
+        changes
+            .iter()
+            .map(|c| Expected {
+                name: c.name.clone(),
+                version: c.from.clone(),
+            })
+            .collect()
+    }
 }
 
 /// What an inventory says about an unsettled change.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use patchwave_core::change::{ChangeKind, ChangeOutcome, Expected, Reconciliation};
 use patchwave_core::{ApplyReport, Change, PluginError, RollbackStep};
-use patchwave_plugin_host::LoadedPlugin;
+use patchwave_plugin_host::OsPlugin;
 use patchwave_store::{ChangeId, NewChange, Store, StoreError};
 use patchwave_transport::Transport;
 
@@ -104,7 +104,7 @@ async fn run_recorded(
 /// Plan the rollback, record the change, apply it, record how it ended.
 pub async fn apply(
     store: &dyn Store,
-    plugin: &LoadedPlugin,
+    plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     changes: &[Change],
 ) -> Result<Recorded, ChangeError> {
@@ -116,7 +116,7 @@ pub async fn apply(
 /// last step. No snapshot, no apply. The change is recorded as made by `rollout`, if given.
 pub async fn apply_with(
     store: &dyn Store,
-    plugin: &LoadedPlugin,
+    plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     changes: &[Change],
     snapshot: Option<Snapshot<'_>>,
@@ -140,13 +140,7 @@ pub async fn apply_with(
         kind: ChangeKind::Apply,
         plugin: plugin.name().to_string(),
         request: serde_json::to_string(changes).unwrap_or_default(),
-        expected: changes
-            .iter()
-            .map(|c| Expected {
-                name: c.name.clone(),
-                version: Some(c.to.clone()),
-            })
-            .collect(),
+        expected: Expected::after_apply(changes),
         rollback_plan: Some(serde_json::to_string(&plan).unwrap_or_default()),
         rollout: rollout.map(str::to_string),
         started_at: Utc::now(),
@@ -167,7 +161,7 @@ pub async fn apply_with(
 /// Record and carry out rollback steps.
 pub async fn rollback(
     store: &dyn Store,
-    plugin: &LoadedPlugin,
+    plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     steps: &[RollbackStep],
 ) -> Result<Recorded, ChangeError> {
@@ -177,7 +171,7 @@ pub async fn rollback(
 /// [`rollback`], recorded as made by `rollout`, if given.
 pub async fn rollback_with(
     store: &dyn Store,
-    plugin: &LoadedPlugin,
+    plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     steps: &[RollbackStep],
     rollout: Option<&str>,
@@ -230,7 +224,7 @@ pub fn expected_after(steps: &[RollbackStep]) -> Vec<Expected> {
 /// it ran): every package as expected is a success. Recorded as made by `rollout`, if given.
 pub async fn restore_snapshot(
     store: &dyn Store,
-    plugin: &LoadedPlugin,
+    plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     snapshot: Snapshot<'_>,
     id: &str,
