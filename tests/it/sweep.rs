@@ -683,6 +683,12 @@ fn cases() -> Vec<Case> {
             &["ro-none"],
         ),
         (
+            "rollout tick of an unknown rollout",
+            &["rollout", "tick", "ro-none"],
+            5,
+            &["ro-none"],
+        ),
+        (
             "rollout approve of an unknown rollout",
             &["rollout", "approve", "ro-none"],
             5,

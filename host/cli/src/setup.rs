@@ -4,10 +4,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use patchwave_core::audit::LogFault;
 use patchwave_engine::config::{Config, DefaultDirs, HostConfig, KeyRef, TransportSpec};
 use patchwave_engine::PluginSet;
-use patchwave_plugin_host::{AuditLog, AuditLogError, PluginRuntime, RuntimeOptions};
+use patchwave_plugin_host::{AuditLog, PluginRuntime, RuntimeOptions};
 use patchwave_store::SqliteStore;
 use patchwave_transport::{
     ClientKey, KeySource, KnownHosts, LocalTransport, SshContext, SshSettings, SshTarget, Transport,
@@ -109,7 +108,7 @@ impl Context {
                 patchwave_engine::audit::open(&self.config.audit_log, store)
                     .await
                     .map(Arc::new)
-                    .map_err(audit_failure)
+                    .map_err(Failure::from)
             })
             .await
             .cloned()
@@ -194,21 +193,4 @@ impl Context {
             }
         }
     }
-}
-
-/// The failure an audit log error is: exit 4 when the log is broken, cut or rewritten (with
-/// what to do about it), exit 1 otherwise.
-pub fn audit_failure(e: AuditLogError) -> Failure {
-    let AuditLogError::Broken { source, .. } = &e else {
-        return Failure::op(e);
-    };
-    let hint = match source {
-        LogFault::Cut { .. } | LogFault::Rewritten { .. } => {
-            "`patchwave audit verify` shows the log; when it is as it should be (restored \
-             from a backup, rotated), `patchwave audit reanchor --by WHO --reason WHY` \
-             accepts it and records that in it"
-        }
-        LogFault::Chain(_) => "`patchwave audit verify` names every problem it finds first",
-    };
-    Failure::new(AUDIT_BROKEN, format!("{e}\n{hint}"))
 }

@@ -32,7 +32,7 @@ use patchwave_advisory::{
 use patchwave_core::{HostId, Installed};
 use patchwave_store::{FleetHost, InventoryId, Store, StoreError};
 
-use patchwave_plugin_host::LoadedPlugin;
+use patchwave_plugin_host::OsPlugin;
 
 use crate::plugins::PluginSet;
 
@@ -142,7 +142,7 @@ pub trait VersionOracle: Send + Sync {
 /// The loaded plugins as a [`VersionOracle`]: an ecosystem is ordered by the first plugin
 /// (in name order) whose manifest lists its name (`Debian`, `Ubuntu`, `Red Hat`, ...).
 pub struct PluginOracle {
-    plugins: Vec<Arc<LoadedPlugin>>,
+    plugins: Vec<Arc<dyn OsPlugin>>,
 }
 
 impl PluginOracle {

@@ -4,14 +4,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use patchwave_plugin_host::{LoadError, LoadedPlugin, PluginRuntime};
+use patchwave_plugin_host::{LoadError, LoadedPlugin, OsPlugin, PluginRuntime};
 
 use crate::config::Config;
 
 /// Loaded plugins by name (cheap to clone: the plugins are shared).
 #[derive(Clone, Debug, Default)]
 pub struct PluginSet {
-    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
+    plugins: BTreeMap<String, Arc<dyn OsPlugin>>,
 }
 
 /// Errors loading the plugin set.
@@ -132,18 +132,18 @@ impl PluginSet {
         PluginSet {
             plugins: plugins
                 .into_iter()
-                .map(|p| (p.name().to_string(), Arc::new(p)))
+                .map(|p| (p.name().to_string(), Arc::new(p) as Arc<dyn OsPlugin>))
                 .collect(),
         }
     }
 
     /// One plugin by name.
-    pub fn get(&self, name: &str) -> Option<&Arc<LoadedPlugin>> {
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn OsPlugin>> {
         self.plugins.get(name)
     }
 
     /// All plugins, by name.
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<LoadedPlugin>> {
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn OsPlugin>> {
         self.plugins.values()
     }
 

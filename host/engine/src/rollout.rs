@@ -15,11 +15,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use patchwave_core::audit::OperatorEvent;
-use patchwave_core::change::ChangeKind;
+use patchwave_core::change::{ChangeKind, Expected, Reconciliation};
 use patchwave_core::{
     ApplyReport, Change, HostId, Installed, PluginError, RollbackStep, Transaction,
 };
-use patchwave_plugin_host::{AuditLog, LoadedPlugin};
+use patchwave_plugin_host::{AuditLog, OsPlugin};
 use patchwave_rollout::{
     decide, Action, Observation, Outcome, ReleaseManifest, Rollout, StageId, Verdict,
 };
@@ -158,7 +158,7 @@ pub struct Executor {
 }
 
 /// Plugins chosen per host, so a host's facts are read once per executor, not per step.
-type Chosen = std::sync::Mutex<HashMap<HostId, Arc<LoadedPlugin>>>;
+type Chosen = std::sync::Mutex<HashMap<HostId, Arc<dyn OsPlugin>>>;
 
 fn corrupt(id: &str, e: impl std::fmt::Display) -> RolloutError {
     RolloutError::Corrupt {
@@ -226,20 +226,40 @@ pub fn audit_operator(
     }
 }
 
-/// The status word kept next to the state for listings.
-pub fn status_word(rollout: &Rollout) -> String {
-    serde_json::to_value(rollout.status())
-        .ok()
-        .and_then(|v| match v {
-            serde_json::Value::String(s) => Some(s),
-            serde_json::Value::Object(m) => m
-                .get("kind")
-                .or_else(|| m.get("status"))
-                .and_then(|k| k.as_str().map(str::to_string))
-                .or_else(|| m.keys().next().cloned()),
-            _ => None,
-        })
-        .unwrap_or_else(|| "unknown".into())
+/// Post an operator's act (`Approved`, `Abort`, `RollbackRequested`, ...) to rollout `id`'s
+/// inbox for its next tick, audited first (an act the log cannot record is not posted).
+/// Needs no plugins or hosts, so a command that only posts opens only the store and the log.
+/// Returns the inbox sequence number.
+pub async fn post(
+    store: &dyn Store,
+    audit: &AuditLog,
+    id: &str,
+    observation: &Observation,
+    now: DateTime<Utc>,
+) -> Result<i64, RolloutError> {
+    if store.rollout(id).await?.is_none() {
+        return Err(RolloutError::NotFound(id.to_string()));
+    }
+    audit_operator(audit, id, observation, now)?;
+    let value = serde_json::to_value(observation).map_err(|e| corrupt(id, e))?;
+    Ok(store.post_rollout_observation(id, &value, now).await?)
+}
+
+/// The ids of every rollout that is not final, oldest first as the store lists them: what
+/// a tick without ids advances.
+pub async fn unfinished(store: &dyn Store) -> Result<Vec<String>, RolloutError> {
+    let mut out = Vec::new();
+    for r in store.rollouts().await? {
+        let Some(record) = store.rollout(&r.id).await? else {
+            continue;
+        };
+        let stored: StoredRollout =
+            serde_json::from_value(record.state).map_err(|e| corrupt(&r.id, e))?;
+        if !stored.rollout.status().is_final() {
+            out.push(r.id);
+        }
+    }
+    Ok(out)
 }
 
 impl Executor {
@@ -324,7 +344,7 @@ impl Executor {
         };
         let state = serde_json::to_value(&stored).map_err(|e| corrupt(&id, e))?;
         self.store
-            .create_rollout(&id, &status_word(&stored.rollout), &state, now)
+            .create_rollout(&id, stored.rollout.status().word(), &state, now)
             .await?;
         Ok(())
     }
@@ -337,9 +357,7 @@ impl Executor {
         observation: &Observation,
         now: DateTime<Utc>,
     ) -> Result<i64, RolloutError> {
-        audit_operator(&self.audit, id, observation, now)?;
-        let value = serde_json::to_value(observation).map_err(|e| corrupt(id, e))?;
-        Ok(self.store.post_rollout_observation(id, &value, now).await?)
+        post(self.store.as_ref(), &self.audit, id, observation, now).await
     }
 
     /// What a host step on `target` works with, for rollout `rollout` (`None` when no
@@ -444,7 +462,7 @@ impl Executor {
                 .save_rollout(
                     id,
                     revision,
-                    &status_word(&stored.rollout),
+                    stored.rollout.status().word(),
                     &state,
                     consumed.take(),
                     now,
@@ -706,7 +724,7 @@ impl StepContext {
     async fn plugin(
         &self,
         transport: Arc<dyn Transport>,
-    ) -> Result<Arc<LoadedPlugin>, PluginError> {
+    ) -> Result<Arc<dyn OsPlugin>, PluginError> {
         let host = &self.target.config.id;
         let known = self
             .chosen
@@ -1045,22 +1063,16 @@ fn describe(report: &ApplyReport) -> String {
     }
 }
 
-/// Whether an interrupted step took, from the inventory: an apply took when any pinned
-/// version is present (a partial apply counts, so it is verified and rolled back rather
-/// than applied over); a rollback took when any previous version is back.
+/// Whether an interrupted step took, from the inventory, by the one reconciliation rule
+/// ([`Reconciliation::judge`]): an apply took unless no package is at its pin (a partial
+/// apply counts, so it is verified and rolled back rather than applied over); a rollback
+/// took unless no package is back at its previous version (or gone, when it was new).
 fn took(step: ChangeKind, wanted: &[Change], inventory: &[Installed]) -> bool {
-    let has = |name: &str, version: &str| {
-        inventory
-            .iter()
-            .any(|p| p.name == name && p.version == version)
+    let expected = match step {
+        ChangeKind::Apply => Expected::after_apply(wanted),
+        ChangeKind::Rollback => Expected::before_apply(wanted),
     };
-    match step {
-        ChangeKind::Apply => wanted.iter().any(|c| has(&c.name, &c.to)),
-        ChangeKind::Rollback => wanted.iter().any(|c| match &c.from {
-            Some(from) => has(&c.name, from),
-            None => !inventory.iter().any(|p| p.name == c.name),
-        }),
-    }
+    Reconciliation::judge(&expected, inventory) != Reconciliation::DidNotTake
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use patchwave_core::change::Reconciliation;
 use patchwave_core::{HostId, PluginError, ScanStatus};
-use patchwave_plugin_host::LoadedPlugin;
+use patchwave_plugin_host::OsPlugin;
 use patchwave_store::{ChangeId, HostRecord, ScanOutcome, ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use tokio::sync::Semaphore;
@@ -317,7 +317,7 @@ pub(crate) async fn choose_plugin(
     plugins: &PluginSet,
     target: &HostTarget,
     transport: Arc<dyn Transport>,
-) -> Result<(Arc<LoadedPlugin>, patchwave_core::OsFacts), PluginError> {
+) -> Result<(Arc<dyn OsPlugin>, patchwave_core::OsFacts), PluginError> {
     if let Some(name) = &target.config.plugin {
         let plugin = plugins.get(name).ok_or_else(|| PluginError::Unsupported {
             message: format!("host names plugin `{name}`, which is not loaded"),

@@ -12,6 +12,7 @@
 mod audit;
 mod bindings;
 mod cache;
+mod contract;
 mod limits;
 mod plugin;
 mod runtime;
@@ -21,6 +22,7 @@ pub use audit::{
     AnchorError, AuditAnchor, AuditLog, AuditLogError, AuditStats, Reanchored, RunningCommand,
 };
 pub use cache::CacheError;
+pub use contract::OsPlugin;
 pub use limits::Limits;
 pub use plugin::{LoadedPlugin, PluginGrants};
 pub use runtime::{LoadError, PluginRuntime, RuntimeOptions};

@@ -7,7 +7,7 @@ use patchwave_plugin_host::AuditLog;
 use patchwave_store::Store;
 
 use crate::exit::{Failure, USAGE};
-use crate::setup::{audit_failure, Context};
+use crate::setup::Context;
 use crate::term::outln;
 
 /// Audit subcommands.
@@ -50,7 +50,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     .map_err(Failure::op)?,
                 false => None,
             };
-            let verified = AuditLog::verify(&path, anchor.as_ref()).map_err(audit_failure)?;
+            let verified = AuditLog::verify(&path, anchor.as_ref()).map_err(Failure::from)?;
             let text = report(&path, &verified, compared.then_some(configured));
             outln!("{}", text.trim_end_matches('\n'))
         }
@@ -65,7 +65,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             let path = &ctx.config.audit_log;
             let done = patchwave_engine::audit::reanchor(path, store, &by, &reason)
                 .await
-                .map_err(audit_failure)?;
+                .map_err(Failure::from)?;
             let before = done
                 .before
                 .map_or_else(|| "nothing".to_string(), |h| h.to_string());

@@ -9,20 +9,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::Utc;
-use patchwave_advisory::{Class, Ecosystem};
+use patchwave_advisory::Ecosystem;
 use patchwave_core::{check_id, HostId, RollbackStep};
 use patchwave_engine::health::HealthSources;
-use patchwave_engine::planning::{PinSource, PlanRequest, Planner, PlanningError};
-use patchwave_engine::rollout::{
-    audit_operator, Executor, HealthGate, NoHealthSources, TickReport,
-};
+use patchwave_engine::planning::{PinSource, PlanRequest, Planner};
+use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, RolloutError, TickReport};
 use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
 use patchwave_plugin_host::PluginRuntime;
 use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
 use patchwave_store::{SqliteStore, Store};
 
-use crate::exit::{Failure, NOT_FOUND, PARTIAL, USAGE};
+use crate::exit::{ExitCode, Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
 use crate::term::{errln, outln};
 
@@ -180,24 +178,33 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         Command::Tick { ids } => {
             let exec = executor(ctx, &Loaded::open(ctx).await?)?;
             let ids = if ids.is_empty() {
-                unfinished(ctx).await?
+                let store = ctx.store().await?;
+                patchwave_engine::rollout::unfinished(store.as_ref())
+                    .await
+                    .map_err(Failure::from)?
             } else {
                 ids
             };
-            let mut failed = 0;
+            // Every rollout is ticked; the exit code is the worst failure's (an unknown id
+            // is exit 5, a rollout that could not be advanced 3).
+            let mut worst: Option<u8> = None;
             for id in ids {
                 match exec.tick(&id, &Utc::now).await {
                     Ok(report) => print_tick(&id, &report)?,
                     Err(e) => {
-                        failed += 1;
                         errln!("error: {e}");
+                        let code = match e.exit_code() {
+                            NOT_FOUND => NOT_FOUND,
+                            _ => PARTIAL,
+                        };
+                        worst = worst.max(Some(code));
                     }
                 }
             }
-            if failed > 0 {
-                return Err(Failure::quiet(PARTIAL));
+            match worst {
+                Some(code) => Err(Failure::quiet(code)),
+                None => Ok(()),
             }
-            Ok(())
         }
         Command::Status { id, json } => {
             let store = ctx.store().await?;
@@ -251,35 +258,12 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
 
 async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), Failure> {
     let store = ctx.store().await?;
-    if store.rollout(id).await.map_err(Failure::op)?.is_none() {
-        return Err(Failure::new(NOT_FOUND, format!("no rollout `{id}`")));
-    }
     let audit = ctx.audit().await?;
-    let now = Utc::now();
-    audit_operator(&audit, id, &observation, now).map_err(Failure::op)?;
-    let value = serde_json::to_value(&observation).map_err(Failure::op)?;
-    let seq = store
-        .post_rollout_observation(id, &value, now)
+    let seq = patchwave_engine::rollout::post(store.as_ref(), &audit, id, &observation, Utc::now())
         .await
-        .map_err(Failure::op)?;
+        .map_err(Failure::from)?;
     outln!("{observation} posted to {id} (#{seq}); the next tick acts on it")?;
     Ok(())
-}
-
-async fn unfinished(ctx: &Context) -> Result<Vec<String>, Failure> {
-    let store = ctx.store().await?;
-    let mut out = Vec::new();
-    for r in store.rollouts().await.map_err(Failure::op)? {
-        let Some(record) = store.rollout(&r.id).await.map_err(Failure::op)? else {
-            continue;
-        };
-        let stored: patchwave_engine::rollout::StoredRollout =
-            serde_json::from_value(record.state).map_err(Failure::op)?;
-        if !stored.rollout.status().is_final() {
-            out.push(r.id);
-        }
-    }
-    Ok(out)
 }
 
 /// What the rollout commands that plan or act share, opened once per command: the store,
@@ -348,12 +332,10 @@ fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
 fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
     let mut problems = Vec::new();
     let pins = match &args.from_findings {
-        Some(min) => match Class::parse(min) {
-            Some(min) => PinSource::Findings { min },
-            None => {
-                problems.push(format!(
-                    "--from-findings {min}: expected critical, high, moderate or low"
-                ));
+        Some(min) => match min.parse() {
+            Ok(min) => PinSource::Findings { min },
+            Err(e) => {
+                problems.push(format!("--from-findings {e}"));
                 PinSource::Explicit(Vec::new())
             }
         },
@@ -370,15 +352,13 @@ fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
             PinSource::Explicit(pins)
         }
     };
-    let class = match args.class.as_deref() {
+    let class = match args.class.as_deref().map(str::parse::<PatchClass>) {
         None => None,
-        Some(c) => match parse_class(c) {
-            Ok(c) => Some(c),
-            Err(e) => {
-                problems.push(e.message);
-                None
-            }
-        },
+        Some(Ok(c)) => Some(c),
+        Some(Err(e)) => {
+            problems.push(format!("--class {e}"));
+            None
+        }
     };
     if !problems.is_empty() {
         return Err(Failure::new(USAGE, problems.join("\n")));
@@ -394,19 +374,6 @@ fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
             by: args.by.clone(),
         }),
     })
-}
-
-fn parse_class(s: &str) -> Result<PatchClass, Failure> {
-    match s {
-        "critical" => Ok(PatchClass::Critical),
-        "high" => Ok(PatchClass::High),
-        "moderate" => Ok(PatchClass::Moderate),
-        "low" => Ok(PatchClass::Low),
-        _ => Err(Failure::new(
-            USAGE,
-            format!("--class {s}: expected critical, high, moderate or low"),
-        )),
-    }
 }
 
 /// The plan for `args` from the config's hosts and the store's inventories (see
@@ -430,11 +397,7 @@ async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<P
     for (host, why) in &planned.not_planned {
         errln!("not planned: {host}: {why}");
     }
-    let plan = planned.outcome.map_err(|e| match e {
-        PlanningError::Invalid(_) | PlanningError::Resolution(_) => Failure::new(USAGE, e),
-        PlanningError::NothingToPin(_) => Failure::new(NOT_FOUND, e),
-        PlanningError::Plugin(_) | PlanningError::Store(_) => Failure::op(e),
-    })?;
+    let plan = planned.outcome?;
     if !plan.manifest().dependencies().is_empty() {
         let on: Vec<&str> = planned.resolved_on.iter().map(|h| h.as_str()).collect();
         errln!("dependencies resolved on: {}", on.join(" "));
@@ -527,7 +490,7 @@ fn print_plan(
 }
 
 fn print_tick(id: &str, report: &TickReport) -> Result<(), Failure> {
-    let status = patchwave_engine::rollout::status_word(&report.rollout);
+    let status = report.rollout.status().word();
     match (&report.outcome, &report.waiting) {
         (Some(outcome), _) => outln!("{id}: {status}: finished: {outcome:?}"),
         (None, Some(w)) => outln!("{id}: {status}: waiting for {w}"),
