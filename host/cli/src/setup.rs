@@ -1,18 +1,16 @@
 //! Turning flags and the config file into the things commands use.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use patchwave_engine::config::{Config, DefaultDirs, HostConfig, KeyRef, TransportSpec};
+use patchwave_engine::config::{Config, DefaultDirs, HostConfig};
+use patchwave_engine::transports::TransportRegistry;
 use patchwave_engine::PluginSet;
 use patchwave_plugin_host::{AuditLog, PluginRuntime, RuntimeOptions};
 use patchwave_store::SqliteStore;
-use patchwave_transport::{
-    ClientKey, KeySource, KnownHosts, LocalTransport, SshContext, SshSettings, SshTarget, Transport,
-};
+use patchwave_transport::Transport;
 
-use crate::exit::{Failure, AUDIT_BROKEN, USAGE};
+use crate::exit::{Failure, USAGE};
 
 /// Everything a command needs, built lazily from the configuration.
 pub struct Context {
@@ -20,8 +18,9 @@ pub struct Context {
     pub config: Config,
     /// Where it came from (a path or `embedded defaults`).
     pub source: String,
-    /// One SSH context per (client key, known_hosts) pair, shared by the hosts that use it.
-    ssh: Mutex<HashMap<(PathBuf, PathBuf), Arc<SshContext>>>,
+    /// One factory per `transport = "…"` word (the SSH one shares a context per client
+    /// key and known_hosts pair), built from the configuration.
+    transports: TransportRegistry,
     /// The store, opened once per command.
     store: tokio::sync::OnceCell<Arc<SqliteStore>>,
     /// The audit log, opened (and checked against its anchor in the store) once per command.
@@ -71,9 +70,9 @@ impl Context {
             config.plugin_dir = dir;
         }
         Ok(Context {
+            transports: TransportRegistry::builtin(&config.ssh),
             config,
             source,
-            ssh: Mutex::new(HashMap::new()),
             store: tokio::sync::OnceCell::new(),
             audit: tokio::sync::OnceCell::new(),
         })
@@ -144,53 +143,12 @@ impl Context {
             .map_err(Failure::op)
     }
 
-    /// The SSH settings shared by every host of this run.
-    pub fn ssh_settings(&self) -> SshSettings {
-        let ssh = &self.config.ssh;
-        SshSettings {
-            connect_timeout: ssh.connect_timeout,
-            keepalive_interval: ssh.keepalive,
-            command_timeout: ssh.command_timeout,
-            max_concurrent: ssh.max_sessions,
-            ..SshSettings::default()
-        }
-    }
-
-    fn ssh_context(&self, key: &KeyRef, known_hosts: &Path) -> Result<Arc<SshContext>, Failure> {
-        let KeyRef::File(key_path) = key;
-        let slot = (key_path.clone(), known_hosts.to_path_buf());
-        let mut cache = self.ssh.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ctx) = cache.get(&slot) {
-            return Ok(ctx.clone());
-        }
-        let client_key = ClientKey::load(&KeySource::File(key_path.clone()))
-            .map_err(|e| Failure::new(USAGE, format!("client key {}: {e}", key_path.display())))?;
-        let known = KnownHosts::load(known_hosts.to_path_buf())
-            .map_err(|e| Failure::new(USAGE, format!("known_hosts: {e}")))?;
-        let ctx = SshContext::new(client_key, Arc::new(known), self.ssh_settings());
-        cache.insert(slot, ctx.clone());
-        Ok(ctx)
-    }
-
-    /// The transport for one host.
-    pub fn transport(&self, host: &HostConfig) -> Result<Arc<dyn Transport>, Failure> {
-        match &host.transport {
-            TransportSpec::Local => Ok(Arc::new(LocalTransport::new(host.id.clone()))),
-            TransportSpec::Ssh {
-                address,
-                port,
-                user,
-                key,
-                known_hosts,
-            } => {
-                let ctx = self.ssh_context(key, known_hosts)?;
-                Ok(Arc::new(ctx.transport(SshTarget {
-                    host: host.id.clone(),
-                    address: address.clone(),
-                    port: *port,
-                    user: user.clone(),
-                })))
-            }
-        }
+    /// The transport for one host, from the factory its `transport = "…"` names. A
+    /// transport that cannot be built (an unreadable key file) is a usage error (exit 2).
+    pub async fn transport(&self, host: &HostConfig) -> Result<Arc<dyn Transport>, Failure> {
+        self.transports
+            .build(host)
+            .await
+            .map_err(|e| Failure::new(USAGE, e))
     }
 }

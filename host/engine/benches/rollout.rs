@@ -9,6 +9,7 @@
 //! Debian plugin (wasm, every exec grant-checked and audited to a real hash-chained log,
 //! opened as the CLI opens it: every line synced to disk before its call returns, each
 //! sync's head recorded in the store), a real SQLite store, `decide` and every save. Only the hosts are simulated: each one is a
+//! `patchwave_transport::sim` host, the transport `transport = "sim"` builds: a
 //! [`Transport`] holding its own dpkg database (300 packages, `acme-web 1.0-1` among them)
 //! that answers the commands the plugin runs at once, with no process and no network.
 //!
@@ -39,15 +40,16 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use patchwave_core::{Change, Environment, HostId};
-use patchwave_engine::config::{HostConfig, KeyRef, TransportSpec};
+use patchwave_engine::config::{HostConfig, SimSpec, TransportSpec};
 use patchwave_engine::plugins::PluginSet;
 use patchwave_engine::rollout::{Executor, NoHealthSources};
+use patchwave_engine::transports::sim_image;
 use patchwave_engine::{HostTarget, ScanEvent, Scanner};
 use patchwave_plugin_host::{
     AuditLog, AuditStats, Limits, PluginGrants, PluginRuntime, RuntimeOptions,
@@ -57,7 +59,7 @@ use patchwave_rollout::{
     ReleaseManifest, Rollout, StageId, Status, Target, WaitingFor,
 };
 use patchwave_store::{SqliteStore, Store};
-use patchwave_transport::{Command, Output, Transport, TransportError};
+use patchwave_transport::{SimImage, SimKind, SimStats, SimTransport, Transport};
 
 const HOSTS: usize = 1_000;
 const NON_PROD: usize = 50;
@@ -71,15 +73,6 @@ const PACKAGE: &str = "acme-web";
 const FROM: &str = "1.0-1";
 const TO: &str = "1.0-2";
 
-/// The real `dpkg-query -W` output of a Debian 12 machine; the simulated hosts' packages
-/// are taken from it.
-const DEBIAN12: &str = include_str!("../../../plugins/debian/tests/data/dpkg-query-debian12.txt");
-/// The real `/etc/os-release` of a Debian 12 machine.
-const OS_RELEASE: &str = include_str!("../../../plugins/debian/tests/data/os-release-debian12");
-/// The `--showformat` the Debian plugin passes to `dpkg-query`. The simulated hosts answer
-/// only this format: a different one would be parsed wrongly, so it is an unknown command.
-const SHOW_FORMAT: &str =
-    "--showformat=${db:Status-Abbrev}\\t${Package}\\t${Version}\\t${Architecture}\\t${source:Package}\\n";
 /// Linux's `USER_HZ`: the unit of the CPU times in `/proc/<pid>/stat` (fixed at 100 on
 /// every architecture patchwave runs on).
 const USER_HZ: f64 = 100.0;
@@ -139,555 +132,27 @@ impl SimClock {
 }
 
 // ---------------------------------------------------------------------------------------
-// The simulated hosts
-
-/// What the plugin asked a simulated host to run, by kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    OsRelease,
-    Uname,
-    RebootRequired,
-    DpkgQueryAll,
-    DpkgQueryNamed,
-    AptSimulateUpgrade,
-    AptCheck,
-    AptInstall,
-    AptSimulateInstall,
-    AptRemove,
-    AptSimulateRemove,
-    AptMarkHold,
-    AptMarkUnhold,
-    AptMarkShowHold,
-    DpkgConfigurePending,
-    Unknown,
-}
-
-const KINDS: [(Kind, &str); 16] = [
-    (Kind::OsRelease, "cat os-release"),
-    (Kind::Uname, "uname -r -m"),
-    (Kind::RebootRequired, "test -e reboot-required"),
-    (Kind::DpkgQueryAll, "dpkg-query -W (all)"),
-    (Kind::DpkgQueryNamed, "dpkg-query -W -- names"),
-    (Kind::AptSimulateUpgrade, "apt-get -s upgrade"),
-    (Kind::AptCheck, "apt-get check"),
-    (Kind::AptInstall, "apt-get install"),
-    (Kind::AptSimulateInstall, "apt-get -s install"),
-    (Kind::AptRemove, "apt-get remove"),
-    (Kind::AptSimulateRemove, "apt-get -s remove"),
-    (Kind::AptMarkHold, "apt-mark hold"),
-    (Kind::AptMarkUnhold, "apt-mark unhold"),
-    (Kind::AptMarkShowHold, "apt-mark showhold"),
-    (Kind::DpkgConfigurePending, "dpkg --configure -a"),
-    (Kind::Unknown, "UNKNOWN"),
-];
+// The simulated hosts (`patchwave_transport::sim`)
 
 /// Exec requests answered, by kind, over the whole fleet.
-type ExecCounts = [u64; KINDS.len()];
+type ExecCounts = [u64; SimKind::ALL.len()];
 
-fn index(kind: Kind) -> usize {
-    KINDS.iter().position(|(k, _)| *k == kind).expect("listed")
-}
-
-/// Counters shared by every simulated host.
-#[derive(Default)]
-struct FleetStats {
-    execs: [AtomicU64; KINDS.len()],
-    /// Wall time spent inside `Transport::exec`, in nanoseconds.
-    host_nanos: AtomicU64,
-    /// The first unknown commands, for the failure message.
-    unknown: Mutex<Vec<String>>,
-}
-
-impl FleetStats {
-    fn counts(&self) -> ExecCounts {
-        std::array::from_fn(|i| self.execs[i].load(Ordering::SeqCst))
-    }
-
-    fn host_seconds(&self) -> f64 {
-        self.host_nanos.load(Ordering::SeqCst) as f64 / 1e9
+/// The image of host number `image` (`None`: the base image the others are rebuilt
+/// from): [`PACKAGES`]` - 1` packages of the Debian 12 list plus `acme-web` at [`FROM`],
+/// with an archive offering [`TO`].
+fn sim_spec(image: Option<usize>) -> SimSpec {
+    SimSpec {
+        packages: PACKAGES - 1,
+        image,
+        installed: BTreeMap::from([(PACKAGE.to_string(), FROM.to_string())]),
+        archive: BTreeMap::from([(PACKAGE.to_string(), vec![FROM.to_string(), TO.to_string()])]),
     }
 }
 
-/// The versions the simulated package archive offers, oldest first; a package not listed
-/// is offered only at the version installed.
-fn archive(name: &str) -> &'static [&'static str] {
-    if name == PACKAGE {
-        &[FROM, TO]
-    } else {
-        &[]
-    }
-}
-
-/// One package instance in a simulated dpkg database.
-#[derive(Clone, Debug)]
-struct Package {
-    /// dpkg's desired action: `i`nstall, `h`old, `r`emove.
-    want: u8,
-    /// dpkg's current status: `i`nstalled, `c`onfig-files.
-    current: u8,
-    name: Arc<str>,
-    version: String,
-    arch: Arc<str>,
-    source: Arc<str>,
-}
-
-impl Package {
-    fn write_line(&self, out: &mut String) {
-        out.push(self.want as char);
-        out.push(self.current as char);
-        out.push_str(" \t");
-        for field in [&*self.name, &self.version, &*self.arch] {
-            out.push_str(field);
-            out.push('\t');
-        }
-        out.push_str(&self.source);
-        out.push('\n');
-    }
-
-    fn installed(&self) -> bool {
-        self.current == b'i'
-    }
-}
-
-/// The first `PACKAGES - 1` installed packages of the Debian 12 machine, plus `acme-web`
-/// at [`FROM`], sorted by name.
-fn base_packages() -> Vec<Package> {
-    let mut seen = std::collections::BTreeSet::new();
-    let mut packages: Vec<Package> = DEBIAN12
-        .lines()
-        .filter_map(|line| {
-            let [status, name, version, arch, source] = line.split('\t').collect::<Vec<_>>()[..]
-            else {
-                return None;
-            };
-            (status == "ii " && seen.insert(name)).then(|| Package {
-                want: b'i',
-                current: b'i',
-                name: name.into(),
-                version: version.into(),
-                arch: arch.into(),
-                source: source.into(),
-            })
-        })
-        .take(PACKAGES - 1)
-        .collect();
-    assert_eq!(packages.len(), PACKAGES - 1, "too few packages in the data");
-    packages.push(Package {
-        want: b'i',
-        current: b'i',
-        name: PACKAGE.into(),
-        version: FROM.into(),
-        arch: "amd64".into(),
-        source: PACKAGE.into(),
-    });
-    packages.sort_by(|a, b| a.name.cmp(&b.name));
-    packages
-}
-
-/// The packages of a host made from `image`: the base set, with every tenth package (by
-/// an image-dependent offset) at the image's own rebuild `+imgN`, so no two images share
-/// an inventory.
-fn image_packages(base: &[Package], image: usize) -> Vec<Package> {
-    base.iter()
-        .enumerate()
-        .map(|(p, pkg)| {
-            let mut pkg = pkg.clone();
-            if &*pkg.name != PACKAGE && (p + image).is_multiple_of(10) {
-                pkg.version = format!("{}+img{image}", pkg.version);
-            }
-            pkg
-        })
-        .collect()
-}
-
-/// How the fleet's inventories relate, which decides how much the store writes.
-#[derive(Clone, Copy)]
-struct Shape {
-    name: &'static str,
-    /// Host `n` is made from image `n % images`.
-    images: usize,
-}
-
-/// Every host distinct (the store's worst case: each recorded scan stores a new
-/// inventory), then a fleet of 20 golden images (hosts share inventories, as auto-scaled
-/// groups do, and the store keeps each once).
-const SHAPES: [Shape; 2] = [
-    Shape {
-        name: "every inventory distinct",
-        images: HOSTS,
-    },
-    Shape {
-        name: "20 golden images (shared inventories)",
-        images: 20,
-    },
-];
-
-fn output(status: i32, stdout: impl Into<Vec<u8>>, stderr: impl Into<Vec<u8>>) -> Output {
-    Output {
-        status,
-        stdout: stdout.into(),
-        stderr: stderr.into(),
-    }
-}
-
-/// An `apt-get` command line: its verb, whether it only simulates, whether it may move
-/// held packages, and the packages after `--`.
-struct AptLine<'a> {
-    verb: Option<&'a str>,
-    simulate: bool,
-    allow_held: bool,
-    packages: &'a [String],
-    /// Words that are neither options nor the verb nor after `--`.
-    stray: usize,
-}
-
-impl<'a> AptLine<'a> {
-    fn parse(args: &'a [String]) -> AptLine<'a> {
-        let mut line = AptLine {
-            verb: None,
-            simulate: false,
-            allow_held: false,
-            packages: &[],
-            stray: 0,
-        };
-        let mut i = 0;
-        while i < args.len() {
-            match args[i].as_str() {
-                "--" => {
-                    line.packages = &args[i + 1..];
-                    break;
-                }
-                // `-o Name=value`: the value is not a word of its own.
-                "-o" => i += 1,
-                "-s" | "--simulate" => line.simulate = true,
-                "--allow-change-held-packages" => line.allow_held = true,
-                flag if flag.starts_with('-') => {}
-                word if line.verb.is_none() => line.verb = Some(word),
-                _ => line.stray += 1,
-            }
-            i += 1;
-        }
-        line
-    }
-}
-
-/// What a simulated host makes of a command.
-enum Request<'a> {
-    Known(Kind),
-    Named(Kind, &'a [String]),
-    Apt(Kind, AptLine<'a>),
-}
-
-fn classify(cmd: &Command) -> Request<'_> {
-    let args: Vec<&str> = cmd.args.iter().map(String::as_str).collect();
-    match (cmd.program.as_str(), &args[..]) {
-        ("cat", ["/etc/os-release" | "/usr/lib/os-release"]) => Request::Known(Kind::OsRelease),
-        ("uname", ["-r", "-m"]) => Request::Known(Kind::Uname),
-        ("test", ["-e", "/var/run/reboot-required"]) => Request::Known(Kind::RebootRequired),
-        ("dpkg-query", ["-W", format]) if *format == SHOW_FORMAT => {
-            Request::Known(Kind::DpkgQueryAll)
-        }
-        ("dpkg-query", ["-W", format, "--", ..]) if *format == SHOW_FORMAT => {
-            Request::Named(Kind::DpkgQueryNamed, &cmd.args[3..])
-        }
-        ("dpkg", [.., "--configure", "-a"]) => Request::Known(Kind::DpkgConfigurePending),
-        ("apt-mark", ["showhold"]) => Request::Known(Kind::AptMarkShowHold),
-        ("apt-mark", ["hold", "--", _]) => Request::Named(Kind::AptMarkHold, &cmd.args[2..]),
-        ("apt-mark", ["unhold", "--", _]) => Request::Named(Kind::AptMarkUnhold, &cmd.args[2..]),
-        ("apt-get", _) => classify_apt(&cmd.args),
-        _ => Request::Known(Kind::Unknown),
-    }
-}
-
-fn classify_apt(args: &[String]) -> Request<'_> {
-    let line = AptLine::parse(args);
-    let kind = match (line.verb, line.simulate, line.packages.is_empty()) {
-        _ if line.stray > 0 => Kind::Unknown,
-        (Some("upgrade"), true, true) => Kind::AptSimulateUpgrade,
-        (Some("check"), false, true) => Kind::AptCheck,
-        (Some("install"), false, false) => Kind::AptInstall,
-        (Some("install"), true, false) => Kind::AptSimulateInstall,
-        (Some("remove"), false, false) => Kind::AptRemove,
-        (Some("remove"), true, false) => Kind::AptSimulateRemove,
-        _ => Kind::Unknown,
-    };
-    Request::Apt(kind, line)
-}
-
-/// One simulated host: its dpkg database, answering the Debian plugin's commands at once.
-struct SimHost {
-    id: HostId,
-    packages: Mutex<Vec<Package>>,
-    stats: Arc<FleetStats>,
-}
-
-impl SimHost {
-    fn new(id: HostId, packages: Vec<Package>, stats: Arc<FleetStats>) -> SimHost {
-        SimHost {
-            id,
-            packages: Mutex::new(packages),
-            stats,
-        }
-    }
-
-    /// The installed version of `name`, if installed.
-    fn installed(&self, name: &str) -> Option<(String, u8)> {
-        let packages = self.packages.lock().unwrap();
-        find(&packages, name)
-            .map(|i| &packages[i])
-            .filter(|p| p.installed())
-            .map(|p| (p.version.clone(), p.want))
-    }
-
-    fn answer(&self, cmd: &Command) -> (Kind, Output) {
-        match classify(cmd) {
-            Request::Known(kind) => (kind, self.known(kind, cmd)),
-            Request::Named(kind, names) => (kind, self.named(kind, names)),
-            Request::Apt(Kind::Unknown, _) => (Kind::Unknown, unknown(cmd)),
-            Request::Apt(kind, line) => (kind, self.apt(kind, &line)),
-        }
-    }
-
-    fn known(&self, kind: Kind, cmd: &Command) -> Output {
-        match kind {
-            Kind::OsRelease => output(0, OS_RELEASE, ""),
-            Kind::Uname => output(0, "6.1.0-18-amd64 x86_64\n", ""),
-            Kind::RebootRequired => output(1, "", ""),
-            Kind::DpkgQueryAll => {
-                let packages = self.packages.lock().unwrap();
-                let mut out = String::with_capacity(packages.len() * 64);
-                packages.iter().for_each(|p| p.write_line(&mut out));
-                output(0, out, "")
-            }
-            Kind::AptMarkShowHold => {
-                let packages = self.packages.lock().unwrap();
-                let held: String = packages
-                    .iter()
-                    .filter(|p| p.want == b'h')
-                    .map(|p| format!("{}\n", p.name))
-                    .collect();
-                output(0, held, "")
-            }
-            Kind::DpkgConfigurePending => output(0, "", ""),
-            _ => unknown(cmd),
-        }
-    }
-
-    fn named(&self, kind: Kind, names: &[String]) -> Output {
-        match kind {
-            Kind::DpkgQueryNamed => self.query(names),
-            Kind::AptMarkHold | Kind::AptMarkUnhold => self.mark(kind == Kind::AptMarkHold, names),
-            _ => output(127, "", format!("sim: {kind:?} takes no package names")),
-        }
-    }
-
-    /// `dpkg-query -W -- names`: one line per known package, status 1 when some are not.
-    fn query(&self, names: &[String]) -> Output {
-        let packages = self.packages.lock().unwrap();
-        let mut out = String::new();
-        let mut err = String::new();
-        for name in names {
-            match find(&packages, base_name(name)) {
-                Some(i) => packages[i].write_line(&mut out),
-                None => err.push_str(&format!("dpkg-query: no packages found matching {name}\n")),
-            }
-        }
-        output(if err.is_empty() { 0 } else { 1 }, out, err)
-    }
-
-    fn mark(&self, hold: bool, names: &[String]) -> Output {
-        let mut packages = self.packages.lock().unwrap();
-        let name = base_name(&names[0]);
-        let Some(i) = find(&packages, name).filter(|&i| packages[i].installed()) else {
-            return output(100, "", format!("E: Unable to locate package {name}\n"));
-        };
-        packages[i].want = if hold { b'h' } else { b'i' };
-        let said = if hold {
-            format!("{name} set on hold.\n")
-        } else {
-            format!("Canceled hold on {name}.\n")
-        };
-        output(0, said, "")
-    }
-
-    fn apt(&self, kind: Kind, line: &AptLine<'_>) -> Output {
-        match kind {
-            Kind::AptSimulateUpgrade => self.simulate_upgrade(),
-            Kind::AptCheck => output(
-                0,
-                "Reading package lists...\nBuilding dependency tree...\nReading state information...\n",
-                "",
-            ),
-            Kind::AptInstall | Kind::AptSimulateInstall => {
-                self.install(line.packages, line.allow_held, line.simulate)
-            }
-            Kind::AptRemove | Kind::AptSimulateRemove => self.remove(line.packages, line.simulate),
-            _ => output(127, "", format!("sim: {kind:?} is not an apt-get command")),
-        }
-    }
-
-    /// `apt-get -s upgrade`: installed, unheld packages whose archive has a newer version.
-    fn simulate_upgrade(&self) -> Output {
-        let packages = self.packages.lock().unwrap();
-        let mut out = String::from("NOTE: This is only a simulation!\nReading package lists...\n");
-        for p in packages.iter().filter(|p| p.installed() && p.want != b'h') {
-            let offered = archive(&p.name);
-            let Some(newest) = offered.last() else {
-                continue;
-            };
-            if offered[..offered.len() - 1].contains(&p.version.as_str()) {
-                out.push_str(&format!(
-                    "Inst {0} [{1}] ({newest} Debian:12/stable [{2}])\nConf {0} ({newest} Debian:12/stable [{2}])\n",
-                    p.name, p.version, p.arch
-                ));
-            }
-        }
-        output(0, out, "")
-    }
-
-    /// `apt-get [-s] install -- name=version...`, one transaction: all or nothing.
-    fn install(&self, specs: &[String], allow_held: bool, simulate: bool) -> Output {
-        let mut packages = self.packages.lock().unwrap();
-        let mut moves = Vec::new();
-        for spec in specs {
-            let Some((name, version)) = spec.split_once('=') else {
-                return output(
-                    100,
-                    "",
-                    format!("sim: install wants name=version, got {spec}\n"),
-                );
-            };
-            let name = base_name(name);
-            let at = find(&packages, name);
-            let current = at.map(|i| &packages[i]);
-            let offered =
-                archive(name).contains(&version) || current.is_some_and(|p| p.version == version);
-            if !offered {
-                return output(
-                    100,
-                    "",
-                    format!("E: Version '{version}' for '{name}' was not found\n"),
-                );
-            }
-            if current.is_some_and(|p| p.want == b'h' && p.version != version) && !allow_held {
-                return output(100, "", "E: Held packages were changed and -y was used without --allow-change-held-packages.\n");
-            }
-            if current.is_some_and(|p| p.installed() && p.version == version) {
-                continue;
-            }
-            moves.push((name.to_string(), version.to_string(), at));
-        }
-        let mut out = String::from("Reading package lists...\n");
-        let mut upgraded = 0;
-        for (name, version, at) in &moves {
-            let old = at
-                .map(|i| &packages[i])
-                .filter(|p| p.installed())
-                .map(|p| format!(" [{}]", p.version));
-            upgraded += usize::from(old.is_some());
-            out.push_str(&format!(
-                "Inst {name}{} ({version} Debian:12/stable [amd64])\nConf {name} ({version} Debian:12/stable [amd64])\n",
-                old.unwrap_or_default()
-            ));
-        }
-        out.push_str(&format!(
-            "{upgraded} upgraded, {} newly installed, 0 to remove and 0 not upgraded.\n",
-            moves.len() - upgraded
-        ));
-        if !simulate {
-            for (name, version, _) in moves {
-                set_installed(&mut packages, &name, version);
-            }
-        }
-        output(0, out, "")
-    }
-
-    /// `apt-get [-s] remove -- names`: configuration files stay (`rc`).
-    fn remove(&self, names: &[String], simulate: bool) -> Output {
-        let mut packages = self.packages.lock().unwrap();
-        let mut out = String::from("Reading package lists...\n");
-        for name in names {
-            let name = base_name(name);
-            let Some(i) = find(&packages, name).filter(|&i| packages[i].installed()) else {
-                continue;
-            };
-            out.push_str(&format!("Remv {name} [{}]\n", packages[i].version));
-            if !simulate {
-                packages[i].want = b'r';
-                packages[i].current = b'c';
-            }
-        }
-        output(0, out, "")
-    }
-}
-
-fn unknown(cmd: &Command) -> Output {
-    output(
-        127,
-        "",
-        format!(
-            "sim: no such command on this host: {} {:?}\n",
-            cmd.program, cmd.args
-        ),
-    )
-}
-
-/// `name` without an `:arch` qualifier.
-fn base_name(spec: &str) -> &str {
-    spec.split(':').next().unwrap_or(spec)
-}
-
-fn find(packages: &[Package], name: &str) -> Option<usize> {
-    packages.binary_search_by(|p| (*p.name).cmp(name)).ok()
-}
-
-fn set_installed(packages: &mut Vec<Package>, name: &str, version: String) {
-    match find(packages, name) {
-        Some(i) => {
-            let p = &mut packages[i];
-            p.version = version;
-            p.current = b'i';
-            if p.want != b'h' {
-                p.want = b'i';
-            }
-        }
-        None => {
-            let at = packages.partition_point(|p| &*p.name < name);
-            packages.insert(
-                at,
-                Package {
-                    want: b'i',
-                    current: b'i',
-                    name: name.into(),
-                    version,
-                    arch: "amd64".into(),
-                    source: name.into(),
-                },
-            );
-        }
-    }
-}
-
-#[async_trait::async_trait]
-impl Transport for SimHost {
-    fn host(&self) -> &HostId {
-        &self.id
-    }
-
-    async fn exec(&self, cmd: &Command) -> Result<Output, TransportError> {
-        let started = Instant::now();
-        let (kind, out) = self.answer(cmd);
-        self.stats.execs[index(kind)].fetch_add(1, Ordering::SeqCst);
-        if kind == Kind::Unknown {
-            let mut unknown = self.stats.unknown.lock().unwrap();
-            if unknown.len() < 5 {
-                unknown.push(format!("{} {:?}", cmd.program, cmd.args));
-            }
-        }
-        let took = started.elapsed().as_nanos() as u64;
-        self.stats.host_nanos.fetch_add(took, Ordering::SeqCst);
-        Ok(out)
-    }
+fn base_image() -> SimImage {
+    let base = sim_image(&sim_spec(None));
+    assert_eq!(base.len(), PACKAGES, "too few packages in the data");
+    base
 }
 
 // ---------------------------------------------------------------------------------------
@@ -706,22 +171,29 @@ fn environment(n: usize) -> Environment {
 }
 
 struct Fleet {
-    hosts: Vec<Arc<SimHost>>,
-    stats: Arc<FleetStats>,
+    hosts: Vec<Arc<SimTransport>>,
+    stats: Arc<SimStats>,
+    images: usize,
 }
 
-fn fleet(base: &[Package], shape: Shape) -> Fleet {
-    let stats = Arc::new(FleetStats::default());
+fn fleet(base: &SimImage, shape: Shape) -> Fleet {
+    let stats = Arc::new(SimStats::default());
+    // What `transport = "sim"` would build from the spec the hosts are configured with.
+    assert!(sim_image(&sim_spec(Some(1))) == base.rebuilt(1));
     let hosts = (0..HOSTS)
         .map(|n| {
-            Arc::new(SimHost::new(
+            Arc::new(SimTransport::new(
                 host_id(n),
-                image_packages(base, n % shape.images),
+                base.rebuilt(n % shape.images),
                 stats.clone(),
             ))
         })
         .collect();
-    Fleet { hosts, stats }
+    Fleet {
+        hosts,
+        stats,
+        images: shape.images,
+    }
 }
 
 fn targets(fleet: &Fleet) -> Vec<HostTarget> {
@@ -731,14 +203,8 @@ fn targets(fleet: &Fleet) -> Vec<HostTarget> {
         .enumerate()
         .map(|(n, host)| HostTarget {
             config: HostConfig {
-                id: host.id.clone(),
-                transport: TransportSpec::Ssh {
-                    address: format!("10.0.{}.{}", n / 250, n % 250 + 1),
-                    port: 22,
-                    user: "patchwave".into(),
-                    key: KeyRef::File("/etc/patchwave/id_ed25519".into()),
-                    known_hosts: "/etc/patchwave/known_hosts".into(),
-                },
+                id: host.host().clone(),
+                transport: TransportSpec::Sim(sim_spec(Some(n % fleet.images))),
                 env: environment(n),
                 scope: "a".into(),
                 tags: Vec::new(),
@@ -800,7 +266,7 @@ struct Figures {
 struct Setup {
     rt: tokio::runtime::Runtime,
     dir: tempfile::TempDir,
-    base: Vec<Package>,
+    base: SimImage,
     plan: Plan,
     wasm: PathBuf,
 }
@@ -819,7 +285,7 @@ fn setup() -> Setup {
     Setup {
         rt,
         dir: tempfile::tempdir().unwrap(),
-        base: base_packages(),
+        base: base_image(),
         plan: rollout_plan(),
         wasm,
     }
@@ -861,7 +327,7 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
         .unwrap();
     assert_eq!(scan.ok_count(), HOSTS, "the pre-rollout scan");
     let before = fleet.stats.counts();
-    let host_before = fleet.stats.host_seconds();
+    let host_before = fleet.stats.seconds();
     let audit_before = audit.stats();
     let sync_cpu_before = thread_cpu_seconds("patchwave-audit");
 
@@ -891,7 +357,7 @@ fn run(setup: &Setup, shape: Shape, number: usize) -> Figures {
     Figures {
         cpu: cpu_end - cpu,
         wall,
-        host: fleet.stats.host_seconds() - host_before,
+        host: fleet.stats.seconds() - host_before,
         decisions,
         ticks,
         execs,
@@ -1011,7 +477,7 @@ async fn drive(
 /// The rollout completed, every host verified at the pin, and every simulated host holds
 /// the pinned version; no command was unknown.
 fn check_completed(rollout: &Rollout, fleet: &Fleet) {
-    let unknown = fleet.stats.unknown.lock().unwrap();
+    let unknown = fleet.stats.unknown();
     assert!(
         unknown.is_empty(),
         "the plugin ran commands the simulated hosts do not know: {unknown:?}"
@@ -1028,9 +494,9 @@ fn check_completed(rollout: &Rollout, fleet: &Fleet) {
     for host in &fleet.hosts {
         assert_eq!(
             host.installed(PACKAGE),
-            Some((TO.to_string(), b'i')),
+            Some((TO.to_string(), false)),
             "{}",
-            host.id
+            host.host()
         );
     }
 }
@@ -1049,7 +515,7 @@ fn stage_cpu(
     let starts: Vec<(StageId, f64)> = rollout
         .history()
         .filter_map(|e| match &e.kind {
-            EventKind::StageStarted { stage } => Some((*stage, clock.cpu_at(e.at)?)),
+            EventSimKind::StageStarted { stage } => Some((*stage, clock.cpu_at(e.at)?)),
             _ => None,
         })
         .collect();
@@ -1076,8 +542,8 @@ fn file_size(path: &Path) -> u64 {
 // ---------------------------------------------------------------------------------------
 // Reporting
 
-fn count(execs: &ExecCounts, kind: Kind) -> u64 {
-    execs[index(kind)]
+fn count(execs: &ExecCounts, kind: SimKind) -> u64 {
+    execs[kind.index()]
 }
 
 /// Plugin calls, from the commands each function runs first or only: `facts` reads
@@ -1085,12 +551,12 @@ fn count(execs: &ExecCounts, kind: Kind) -> u64 {
 /// installs, `verify` waits with `apt-get check`; `plan-rollback`, `apply` and `verify` each
 /// read named packages once. Valid while nothing is rolled back.
 fn plugin_calls(execs: &ExecCounts) -> Vec<(&'static str, u64)> {
-    let facts = count(execs, Kind::OsRelease);
-    let inventory = count(execs, Kind::DpkgQueryAll);
-    let upgradable = count(execs, Kind::AptSimulateUpgrade);
-    let apply = count(execs, Kind::AptInstall);
-    let verify = count(execs, Kind::AptCheck);
-    let plan_rollback = count(execs, Kind::DpkgQueryNamed) - apply - verify;
+    let facts = count(execs, SimKind::OsRelease);
+    let inventory = count(execs, SimKind::DpkgQueryAll);
+    let upgradable = count(execs, SimKind::AptSimulateUpgrade);
+    let apply = count(execs, SimKind::AptInstall);
+    let verify = count(execs, SimKind::AptCheck);
+    let plan_rollback = count(execs, SimKind::DpkgQueryNamed) - apply - verify;
     vec![
         ("facts", facts),
         ("inventory", inventory),
@@ -1143,10 +609,10 @@ fn print_run(number: usize, f: &Figures) {
 }
 
 fn print_detail(f: &Figures) {
-    let kinds: Vec<String> = KINDS
+    let kinds: Vec<String> = SimKind::ALL
         .iter()
-        .filter(|(kind, _)| count(&f.execs, *kind) > 0)
-        .map(|(kind, name)| format!("{name} {}", count(&f.execs, *kind)))
+        .filter(|kind| count(&f.execs, **kind) > 0)
+        .map(|kind| format!("{} {}", kind.label(), count(&f.execs, *kind)))
         .collect();
     println!("exec requests answered (last run): {}", kinds.join(", "));
     let calls = plugin_calls(&f.execs);

@@ -160,9 +160,25 @@ struct RawHost {
     #[serde(default)]
     tags: Vec<String>,
     plugin: Option<String>,
+    /// The simulated host's image (`transport = "sim"` only).
+    sim: Option<RawSim>,
 }
 
-/// How a host is reached.
+/// `sim = { packages, image, installed, archive }` of a simulated host.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSim {
+    packages: Option<usize>,
+    image: Option<usize>,
+    #[serde(default)]
+    installed: BTreeMap<String, String>,
+    #[serde(default)]
+    archive: BTreeMap<String, Vec<String>>,
+}
+
+/// How a host is reached: the settings of the transport its `transport = "…"` names, each
+/// compiled by that transport's own function (see [`transport_kinds`]) and built by the
+/// factory registered under the same word (`crate::transports`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TransportSpec {
     /// This machine, directly.
@@ -180,16 +196,34 @@ pub enum TransportSpec {
         /// known_hosts file the host key must be in.
         known_hosts: PathBuf,
     },
+    /// A simulated Debian host (`patchwave_transport::sim`), for benches and demos.
+    Sim(SimSpec),
 }
 
 impl TransportSpec {
-    /// The word stored with the host: `local`, `ssh`.
+    /// The word stored with the host, as the config names it: `local`, `ssh`, `sim`.
     pub fn kind(&self) -> &'static str {
         match self {
             TransportSpec::Local => "local",
             TransportSpec::Ssh { .. } => "ssh",
+            TransportSpec::Sim(_) => "sim",
         }
     }
+}
+
+/// The image a simulated host starts from: `sim = { … }` of a `transport = "sim"` host.
+/// The same spec always gives the same database.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SimSpec {
+    /// How many packages of the real Debian 12 list it has installed (default 300).
+    pub packages: usize,
+    /// Rebuilt as this image number (every tenth package at `VERSION+imgN`), so hosts of
+    /// different numbers have different inventories; `None`: the list as it is.
+    pub image: Option<usize>,
+    /// Packages installed at these versions, on top of the list.
+    pub installed: BTreeMap<String, String>,
+    /// Versions the host's archive offers per package, oldest first.
+    pub archive: BTreeMap<String, Vec<String>>,
 }
 
 /// Where a private key comes from. Never the key itself.
@@ -233,13 +267,14 @@ impl HostConfig {
         match &self.transport {
             TransportSpec::Local => "localhost".into(),
             TransportSpec::Ssh { address, .. } => address.clone(),
+            TransportSpec::Sim(_) => "sim".into(),
         }
     }
 
     /// The port, for transports that use one.
     pub fn port(&self) -> Option<u16> {
         match &self.transport {
-            TransportSpec::Local => None,
+            TransportSpec::Local | TransportSpec::Sim(_) => None,
             TransportSpec::Ssh { port, .. } => Some(*port),
         }
     }
@@ -284,8 +319,8 @@ pub struct PluginConfig {
 pub struct SshSettings {
     /// Give up connecting after this long.
     pub connect_timeout: Duration,
-    /// Default per-command timeout.
-    pub command_timeout: Duration,
+    /// Upper bound on every command's time limit over SSH (`None`: each command's own).
+    pub command_timeout: Option<Duration>,
     /// Keepalive interval.
     pub keepalive: Duration,
     /// Concurrent SSH sessions across all hosts.
@@ -464,6 +499,15 @@ impl Config {
     }
 }
 
+/// `path` made absolute from `base` (an absolute one as it is).
+fn from_base(base: &Path, path: PathBuf) -> PathBuf {
+    if path.is_absolute() {
+        path
+    } else {
+        base.join(path)
+    }
+}
+
 /// A configured directory made absolute from `base`, or the default (a problem when there
 /// is none).
 fn dir_or_default(
@@ -490,7 +534,7 @@ fn compile(
     defaults: &DefaultDirs,
     problems: &mut Vec<String>,
 ) -> Config {
-    let abs = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+    let abs = |p: PathBuf| from_base(base, p);
     let state_dir = dir_or_default(
         "state.dir",
         raw.state.dir,
@@ -529,14 +573,17 @@ fn compile(
             raw.ssh.connect_timeout,
             Duration::from_secs(10),
         ),
-        command_timeout: duration(
-            "ssh.command_timeout",
-            raw.ssh.command_timeout,
-            Duration::from_secs(120),
-        ),
+        command_timeout: raw
+            .ssh
+            .command_timeout
+            // On a bad value the problem is reported; the stand-in is never used.
+            .map(|v| duration("ssh.command_timeout", Some(v), Duration::from_secs(600))),
         keepalive: duration("ssh.keepalive", raw.ssh.keepalive, Duration::from_secs(15)),
         max_sessions: raw.ssh.max_sessions.unwrap_or(16),
     };
+    if ssh.command_timeout.is_some_and(|t| t.is_zero()) {
+        problems.push("ssh.command_timeout must be longer than 0".into());
+    }
     if ssh.max_sessions == 0 {
         problems.push("ssh.max_sessions must be at least 1".into());
     }
@@ -609,47 +656,29 @@ fn compile(
                     "ssh".into()
                 }
             });
-        let transport = match kind.as_str() {
-            "local" => TransportSpec::Local,
-            "ssh" => {
-                let address = h.address.clone().unwrap_or_else(|| {
-                    problems.push(format!("{at}: missing `address`"));
-                    String::new()
-                });
-                let user = h
-                    .user
-                    .clone()
-                    .or(d.user.clone())
-                    .unwrap_or_else(|| "root".into());
-                let key = match h.key.clone().or(d.key.clone()) {
-                    Some(k) => KeyRef::parse(&k).unwrap_or_else(|e| {
-                        problems.push(format!("{at}.key: {e}"));
-                        KeyRef::File(PathBuf::new())
-                    }),
-                    None => {
-                        problems.push(format!("{at}: missing `key` (here or in [defaults])"));
-                        KeyRef::File(PathBuf::new())
-                    }
-                };
-                let known_hosts = h
-                    .known_hosts
-                    .clone()
-                    .or(d.known_hosts.clone())
-                    .map(abs)
-                    .unwrap_or_else(|| state_dir.join("known_hosts"));
-                TransportSpec::Ssh {
-                    address,
-                    port: h.port.or(d.port).unwrap_or(22),
-                    user,
-                    key,
-                    known_hosts,
-                }
-            }
-            other => {
-                problems.push(format!("{at}.transport: `{other}` is not `ssh` or `local`"));
+        let fields = HostFields {
+            at: &at,
+            host: &h,
+            defaults: &d,
+            state_dir: &state_dir,
+            base,
+        };
+        let transport = match TRANSPORTS.iter().find(|(word, _)| *word == kind) {
+            Some((_, compile)) => compile(&fields, problems),
+            None => {
+                let known: Vec<String> = transport_kinds().map(|k| format!("`{k}`")).collect();
+                problems.push(format!(
+                    "{at}.transport: `{kind}` is not one of {}",
+                    known.join(", ")
+                ));
                 TransportSpec::Local
             }
         };
+        if h.sim.is_some() && kind != "sim" {
+            problems.push(format!(
+                "{at}.sim: only a host with transport = \"sim\" takes it"
+            ));
+        }
         let plugin = h.plugin.clone().or(d.plugin.clone());
         if problems.len() == before {
             let mut tags: Vec<String> = d.tags.iter().chain(h.tags.iter()).cloned().collect();
@@ -712,6 +741,120 @@ fn compile(
         plugins,
         hosts,
     }
+}
+
+/// What a transport's compile function reads: one `[[hosts]]` entry, `[defaults]`, and
+/// where relative paths and default files are.
+struct HostFields<'a> {
+    /// `hosts[N] (id)`, for problems.
+    at: &'a str,
+    host: &'a RawHost,
+    defaults: &'a RawHost,
+    state_dir: &'a Path,
+    base: &'a Path,
+}
+
+/// Turns one host's fields into its transport's settings, pushing every problem.
+type CompileTransport = fn(&HostFields<'_>, &mut Vec<String>) -> TransportSpec;
+
+/// Every transport a host may name with `transport = "…"`, with the function that checks
+/// its own fields. `crate::transports::TransportRegistry::builtin` registers a factory for
+/// each of these words.
+const TRANSPORTS: [(&str, CompileTransport); 3] = [
+    ("local", compile_local),
+    ("ssh", compile_ssh),
+    ("sim", compile_sim),
+];
+
+/// The words `transport = "…"` accepts.
+pub fn transport_kinds() -> impl Iterator<Item = &'static str> {
+    TRANSPORTS.iter().map(|(word, _)| *word)
+}
+
+/// `transport = "local"`: no fields of its own (SSH fields given anyway are ignored, as
+/// they always were).
+fn compile_local(_: &HostFields<'_>, _: &mut Vec<String>) -> TransportSpec {
+    TransportSpec::Local
+}
+
+/// `transport = "ssh"`: `address` (required), `port`, `user`, `key` (required, here or
+/// in `[defaults]`), `known_hosts`.
+fn compile_ssh(f: &HostFields<'_>, problems: &mut Vec<String>) -> TransportSpec {
+    let (at, h, d) = (f.at, f.host, f.defaults);
+    let address = h.address.clone().unwrap_or_else(|| {
+        problems.push(format!("{at}: missing `address`"));
+        String::new()
+    });
+    let user = h
+        .user
+        .clone()
+        .or(d.user.clone())
+        .unwrap_or_else(|| "root".into());
+    let key = match h.key.clone().or(d.key.clone()) {
+        Some(k) => KeyRef::parse(&k).unwrap_or_else(|e| {
+            problems.push(format!("{at}.key: {e}"));
+            KeyRef::File(PathBuf::new())
+        }),
+        None => {
+            problems.push(format!("{at}: missing `key` (here or in [defaults])"));
+            KeyRef::File(PathBuf::new())
+        }
+    };
+    let known_hosts = h
+        .known_hosts
+        .clone()
+        .or(d.known_hosts.clone())
+        .map(|p| from_base(f.base, p))
+        .unwrap_or_else(|| f.state_dir.join("known_hosts"));
+    TransportSpec::Ssh {
+        address,
+        port: h.port.or(d.port).unwrap_or(22),
+        user,
+        key,
+        known_hosts,
+    }
+}
+
+/// `transport = "sim"`: `sim = { packages, image, installed, archive }`, all optional.
+/// SSH's fields on the host itself are refused (`[defaults]` may hold them for the
+/// fleet's SSH hosts).
+fn compile_sim(f: &HostFields<'_>, problems: &mut Vec<String>) -> TransportSpec {
+    let (at, h) = (f.at, f.host);
+    let ssh_fields = [
+        ("address", h.address.is_some()),
+        ("port", h.port.is_some()),
+        ("user", h.user.is_some()),
+        ("key", h.key.is_some()),
+        ("known_hosts", h.known_hosts.is_some()),
+    ];
+    for (name, given) in ssh_fields {
+        if given {
+            problems.push(format!(
+                "{at}.{name}: a simulated host has no `{name}` (it is a field of transport \"ssh\")"
+            ));
+        }
+    }
+    let raw = h.sim.clone().or(f.defaults.sim.clone()).unwrap_or_default();
+    let available = patchwave_transport::sim::debian12_package_count();
+    let packages = raw.packages.unwrap_or(300);
+    if packages > available {
+        problems.push(format!(
+            "{at}.sim.packages: {packages} is more than the {available} of the Debian 12 list"
+        ));
+    }
+    for (name, versions) in &raw.archive {
+        if versions.is_empty() {
+            problems.push(format!(
+                "{at}.sim.archive.{name}: give at least one version"
+            ));
+        }
+    }
+    TransportSpec::Sim(SimSpec {
+        packages,
+        image: raw.image,
+        installed: raw.installed,
+        archive: raw.archive,
+    })
 }
 
 /// `[plugins.NAME]` (its path as written); `None`, with a problem naming the table and
@@ -1239,7 +1382,7 @@ mod tests {
         let c = Config::from_toml(text, "t", Path::new(".")).unwrap();
         assert_eq!(c.stale_after, chrono::Duration::weeks(1));
         assert_eq!(c.ssh.connect_timeout, Duration::from_millis(250));
-        assert_eq!(c.ssh.command_timeout, Duration::from_secs(5400));
+        assert_eq!(c.ssh.command_timeout, Some(Duration::from_secs(5400)));
         assert_eq!(c.rollout.soak.as_millis(), 1500);
 
         // This overflowed u64 (a panic in a debug build, a silent wrap in a release build).
@@ -1255,6 +1398,98 @@ mod tests {
                     .to_string(),
             ]
         );
+    }
+
+    #[test]
+    fn command_timeout_is_unset_by_default_and_never_zero() {
+        let c = Config::from_toml("", "t", Path::new(".")).unwrap();
+        assert_eq!(c.ssh.command_timeout, None);
+        let err = Config::from_toml("[ssh]\ncommand_timeout = \"0s\"\n", "t", Path::new("."))
+            .unwrap_err();
+        assert_eq!(
+            err.problems,
+            vec!["ssh.command_timeout must be longer than 0"]
+        );
+        let err = Config::from_toml("[ssh]\ncommand_timeout = \"soon\"\n", "t", Path::new("."))
+            .unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert!(
+            err.problems[0].starts_with("ssh.command_timeout: "),
+            "{err}"
+        );
+    }
+
+    /// `address` is SSH's: a local or simulated host needs none, a simulated one takes
+    /// none, and `sim` belongs to simulated hosts.
+    #[test]
+    fn each_transport_checks_its_own_fields() {
+        let text = r#"
+            [defaults]
+            key = "file:/keys/id"
+
+            [[hosts]]
+            id = "s1"
+            transport = "sim"
+            sim = { packages = 12, image = 3, installed = { acme-web = "1.0-1" }, archive = { acme-web = ["1.0-1", "1.0-2"] } }
+
+            [[hosts]]
+            id = "s2"
+            transport = "sim"
+
+            [[hosts]]
+            id = "l1"
+            transport = "local"
+        "#;
+        let c = Config::from_toml(text, "t", Path::new(".")).unwrap();
+        let TransportSpec::Sim(spec) = &c.hosts[0].transport else {
+            panic!("{:?}", c.hosts[0]);
+        };
+        assert_eq!(spec.packages, 12);
+        assert_eq!(spec.image, Some(3));
+        assert_eq!(spec.installed["acme-web"], "1.0-1");
+        assert_eq!(spec.archive["acme-web"], vec!["1.0-1", "1.0-2"]);
+        assert_eq!(c.hosts[0].address(), "sim");
+        assert_eq!(c.hosts[0].port(), None);
+        assert_eq!(c.hosts[0].transport.kind(), "sim");
+        assert_eq!(
+            c.hosts[1].transport,
+            TransportSpec::Sim(SimSpec {
+                packages: 300,
+                ..SimSpec::default()
+            })
+        );
+        assert_eq!(c.hosts[2].transport, TransportSpec::Local);
+
+        let text = r#"
+            [[hosts]]
+            id = "s1"
+            transport = "sim"
+            address = "10.0.0.1"
+            key = "file:/k"
+            sim = { packages = 100000, archive = { x = [] } }
+
+            [[hosts]]
+            id = "h1"
+            key = "file:/k"
+            sim = { packages = 1 }
+
+        "#;
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert_problems(
+            &err,
+            &[
+                "hosts[0] (s1).address: a simulated host has no `address`",
+                "hosts[0] (s1).key: a simulated host has no `key`",
+                "hosts[0] (s1).sim.packages: 100000 is more than the",
+                "hosts[0] (s1).sim.archive.x: give at least one version",
+                "hosts[1] (h1): missing `address`",
+                "hosts[1] (h1).sim: only a host with transport = \"sim\" takes it",
+            ],
+        );
+        // A misspelt key of `sim` is refused by the parser, as every unknown key is.
+        let text = "[[hosts]]\nid = \"s2\"\ntransport = \"sim\"\nsim = { pakages = 1 }\n";
+        let err = Config::from_toml(text, "t", Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("pakages"), "{err}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod plugins;
 pub mod rollout;
 pub mod scan;
 pub mod snapshot;
+pub mod transports;
 pub mod watch;
 
 pub use config::{Config, ConfigErrors};

@@ -14,10 +14,12 @@ pub mod known_hosts;
 pub mod local;
 pub mod process;
 mod quote;
+pub mod sim;
 pub mod ssh;
 
 pub use known_hosts::{AddMode, AddOutcome, HostKeyStatus, KnownHosts, KnownHostsError};
 pub use local::LocalTransport;
+pub use sim::{SimImage, SimKind, SimStats, SimTransport};
 pub use ssh::{
     fetch_host_key, ClientKey, KeyError, KeySource, PresentedHostKey, PublicKey, SshContext,
     SshSettings, SshStats, SshTarget, SshTransport,
@@ -183,6 +185,9 @@ pub trait Transport: Send + Sync {
     /// Run one command to completion.
     async fn exec(&self, cmd: &Command) -> Result<Output, TransportError>;
 }
+
+/// The time limit of a command whose own [`Command::timeout`] is zero.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Default cap on what one command may print (stdout and stderr together).
 pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;

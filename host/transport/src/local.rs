@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use patchwave_core::HostId;
 
 use crate::process::{self, Overflow, Process, ProcessError};
-use crate::{Command, Output, Transport, TransportError, DEFAULT_MAX_OUTPUT};
+use crate::{
+    Command, Output, Transport, TransportError, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_OUTPUT,
+};
 
 /// The machine patchwave runs on, as a target host.
 #[derive(Clone, Debug)]
@@ -55,7 +57,7 @@ impl Transport for LocalTransport {
             .chain(cmd.env.iter().cloned())
             .collect();
         let timeout = if cmd.timeout.is_zero() {
-            Duration::from_secs(600)
+            DEFAULT_COMMAND_TIMEOUT
         } else {
             cmd.timeout
         };

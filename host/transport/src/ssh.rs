@@ -15,6 +15,8 @@
 //! - The remote process sees the same environment as with the local transport: a fixed
 //!   `PATH`, `LC_ALL=C`, `LANG=C` and the command's own variables (see `quote.rs`).
 //!   This needs a POSIX login shell for the remote user.
+//! - A command's time limit is its own, capped by [`SshSettings::command_timeout`] when
+//!   that is set.
 //! - The host enforces the command timeout itself (`timeout -s KILL`, see `quote.rs`), so
 //!   a command that timed out is killed there even if the connection is gone.
 
@@ -39,7 +41,9 @@ pub use russh::keys::PublicKey;
 
 use crate::known_hosts::{fingerprint, HostKeyStatus, KnownHosts};
 use crate::quote::{command_line, spawn_failure};
-use crate::{Command, Output, Transport, TransportError, DEFAULT_MAX_OUTPUT};
+use crate::{
+    Command, Output, Transport, TransportError, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_OUTPUT,
+};
 
 /// Where one host is and whom to log in as.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,8 +67,9 @@ pub struct SshSettings {
     pub keepalive_interval: Duration,
     /// Give the connection up after this many unanswered keepalives in a row.
     pub keepalive_max: usize,
-    /// Timeout for commands whose own [`Command::timeout`] is zero.
-    pub command_timeout: Duration,
+    /// Upper bound on every command's time limit: a command runs for the shorter of its
+    /// own [`Command::timeout`] and this. `None`: no bound beyond the command's own.
+    pub command_timeout: Option<Duration>,
     /// Cap on stdout + stderr of one command.
     pub max_output: usize,
     /// Commands (and connection attempts) in flight at once, across all hosts.
@@ -80,11 +85,24 @@ impl Default for SshSettings {
             connect_timeout: Duration::from_secs(10),
             keepalive_interval: Duration::from_secs(15),
             keepalive_max: 3,
-            command_timeout: Duration::from_secs(600),
+            command_timeout: None,
             max_output: DEFAULT_MAX_OUTPUT,
             max_concurrent: 32,
             max_sessions_per_host: 8,
         }
+    }
+}
+
+impl SshSettings {
+    /// The time limit `cmd` runs under: its own ([`DEFAULT_COMMAND_TIMEOUT`] when that is
+    /// zero, as locally), capped by [`SshSettings::command_timeout`].
+    pub fn limit_for(&self, cmd: &Command) -> Duration {
+        let own = if cmd.timeout.is_zero() {
+            DEFAULT_COMMAND_TIMEOUT
+        } else {
+            cmd.timeout
+        };
+        self.command_timeout.map_or(own, |cap| own.min(cap))
     }
 }
 
@@ -605,11 +623,7 @@ impl SshTransport {
 
     async fn exec_inner(&self, cmd: &Command) -> Result<Output, TransportError> {
         let host = &self.target.host;
-        let limit = if cmd.timeout.is_zero() {
-            self.ctx.settings.command_timeout
-        } else {
-            cmd.timeout
-        };
+        let limit = self.ctx.settings.limit_for(cmd);
         let line = command_line(cmd, limit).map_err(|e| TransportError::Spawn {
             host: host.clone(),
             program: cmd.program.clone(),
@@ -915,5 +929,20 @@ mod tests {
         let config = ctx.client_config(&[]);
         assert_eq!(config.preferred.key[0], Algorithm::Ed25519);
         assert_eq!(config.keepalive_interval, Some(Duration::from_secs(15)));
+    }
+
+    #[test]
+    fn command_timeout_caps_every_command_and_zero_means_the_default() {
+        let cmd = |ms| Command::new("true", &[], Duration::from_millis(ms));
+        let free = SshSettings::default();
+        assert_eq!(free.limit_for(&cmd(1_500)), Duration::from_millis(1_500));
+        assert_eq!(free.limit_for(&cmd(0)), DEFAULT_COMMAND_TIMEOUT);
+        let capped = SshSettings {
+            command_timeout: Some(Duration::from_secs(60)),
+            ..SshSettings::default()
+        };
+        assert_eq!(capped.limit_for(&cmd(420_000)), Duration::from_secs(60));
+        assert_eq!(capped.limit_for(&cmd(1_500)), Duration::from_millis(1_500));
+        assert_eq!(capped.limit_for(&cmd(0)), Duration::from_secs(60));
     }
 }

@@ -440,6 +440,45 @@ async fn timeout_stops_the_command_and_keeps_the_connection() {
     );
 }
 
+/// `[ssh] command_timeout` bounds every command, even one that asks for longer, and the
+/// host kills it at the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_timeout_caps_a_longer_command_timeout() {
+    let Some(sshd) = Sshd::start() else { return };
+    let settings = SshSettings {
+        command_timeout: Some(Duration::from_millis(500)),
+        ..SshSettings::default()
+    };
+    let ctx = sshd.context_with(sshd.known_hosts(), &sshd.keys.client(), settings);
+    let t = sshd.transport(&ctx, "h1");
+    let late = sshd.path("late-capped");
+    let script = format!("sleep 2; touch {}", late.display());
+    // The command's own limit (20 s) is far above the cap.
+    let started = Instant::now();
+    let err = t.exec(&cmd("sh", &["-c", &script])).await.unwrap_err();
+    assert!(
+        matches!(&err, TransportError::Timeout { after, during, .. } if *after == Duration::from_millis(500) && during.contains("running")),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // A command shorter than the cap runs to its end.
+    let out = t
+        .exec(&cmd("sh", &["-c", "sleep 0.1; echo done"]))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"done\n");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !late.exists(),
+        "the capped command kept running on the host; sshd log:\n{}",
+        sshd.log()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_exec_is_still_bounded_by_its_time_limit() {
     let Some(sshd) = Sshd::start() else { return };

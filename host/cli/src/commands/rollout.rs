@@ -122,7 +122,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
         Command::Plan(args) => {
             let loaded = Loaded::open(ctx).await?;
             let planned = build_plan(ctx, &loaded, &args).await?;
-            let rollbacks = executor(ctx, &loaded)?.preview_rollbacks(&planned).await;
+            let rollbacks = executor(ctx, &loaded)
+                .await?
+                .preview_rollbacks(&planned)
+                .await;
             print_plan(&planned, &rollbacks)?;
             if let Some(s) = &ctx.config.snapshot {
                 outln!(
@@ -155,7 +158,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     now.format("%Y%m%d%H%M%S")
                 )
             });
-            let exec = executor(ctx, &loaded)?;
+            let exec = executor(ctx, &loaded).await?;
             exec.create(Rollout::new(&id, planned), &args.by, now)
                 .await
                 .map_err(Failure::op)?;
@@ -176,7 +179,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             print_tick(&id, &report)
         }
         Command::Tick { ids } => {
-            let exec = executor(ctx, &Loaded::open(ctx).await?)?;
+            let exec = executor(ctx, &Loaded::open(ctx).await?).await?;
             let ids = if ids.is_empty() {
                 let store = ctx.store().await?;
                 patchwave_engine::rollout::unfinished(store.as_ref())
@@ -288,22 +291,20 @@ impl Loaded {
 }
 
 /// Every configured host with its transport.
-fn targets(ctx: &Context) -> Result<Vec<HostTarget>, Failure> {
-    ctx.config
-        .hosts
-        .iter()
-        .map(|host| {
-            Ok(HostTarget {
-                config: host.clone(),
-                transport: ctx.transport(host)?,
-            })
-        })
-        .collect()
+async fn targets(ctx: &Context) -> Result<Vec<HostTarget>, Failure> {
+    let mut targets = Vec::with_capacity(ctx.config.hosts.len());
+    for host in &ctx.config.hosts {
+        targets.push(HostTarget {
+            config: host.clone(),
+            transport: ctx.transport(host).await?,
+        });
+    }
+    Ok(targets)
 }
 
-fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
+async fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
     let audit = loaded.runtime.audit();
-    let targets = targets(ctx)?;
+    let targets = targets(ctx).await?;
     let health: Arc<dyn HealthGate> = if ctx.config.health.sources.is_empty() {
         Arc::new(NoHealthSources)
     } else {
@@ -380,7 +381,7 @@ fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
 /// [`patchwave_engine::planning`]); what was left out is printed on stderr.
 async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<Plan, Failure> {
     let request = plan_request(args)?;
-    let targets = targets(ctx)?;
+    let targets = targets(ctx).await?;
     let planner = Planner {
         store: loaded.store.as_ref(),
         plugins: &loaded.plugins,

@@ -81,7 +81,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let plugins = Arc::new(ctx.plugins(&runtime).await?);
     let mut targets = Vec::new();
     for host in hosts {
-        let transport = ctx.transport(&host)?;
+        let transport = ctx.transport(&host).await?;
         targets.push(HostTarget {
             config: host,
             transport,
