@@ -48,7 +48,7 @@ mod model;
 mod sqlite;
 mod store;
 
-pub use error::StoreError;
+pub use error::{BackendError, StoreError};
 pub use model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
     FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,

@@ -25,7 +25,7 @@ use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanS
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use tokio::sync::Mutex;
 
-use crate::error::StoreError;
+use crate::error::{StoreError, UNNAMED};
 use crate::migrate::{self, Migration};
 use crate::model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
@@ -40,6 +40,16 @@ mod feeds;
 mod rollouts;
 #[cfg(test)]
 mod tests;
+
+/// The SQLite driver's errors, raised through `?` in this backend, become
+/// [`StoreError::Backend`] (boxed, so the public error never names `rusqlite`), their
+/// operation named by [`SqliteStore::run`].
+#[doc(hidden)]
+impl From<rusqlite::Error> for StoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        StoreError::backend(UNNAMED, source)
+    }
+}
 
 /// How long a writer waits for another process's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,7 +77,7 @@ impl SqliteStore {
         make_private(&path).map_err(StoreError::NotPrivate)?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         Self::init(conn, path, true)
     }
@@ -77,7 +87,7 @@ impl SqliteStore {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         Self::init(conn, path, false)
     }
@@ -126,7 +136,7 @@ impl SqliteStore {
     fn init(mut conn: Connection, path: PathBuf, file: bool) -> Result<Self, StoreError> {
         configure(&conn, file).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         migrate_schema(&mut conn, migrate::SQLITE).map_err(|e| e.during("migrate"))?;
         Ok(SqliteStore {
@@ -225,7 +235,7 @@ fn migrate_schema(conn: &mut Connection, migrations: &[Migration]) -> Result<(),
             .map_err(|source| StoreError::Migration {
                 version: m.version,
                 name: m.name,
-                source,
+                source: source.into(),
             })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
