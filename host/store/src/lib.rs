@@ -45,6 +45,7 @@
 mod error;
 pub mod migrate;
 mod model;
+mod rules;
 mod sqlite;
 mod store;
 

@@ -33,6 +33,7 @@ use crate::model::{
     RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
     ScanResult, SnapshotId,
 };
+use crate::rules;
 use crate::store::Store;
 
 mod audit_anchor;
@@ -253,13 +254,7 @@ fn migrate_schema(conn: &mut Connection, migrations: &[Migration]) -> Result<(),
 #[async_trait]
 impl Store for SqliteStore {
     async fn register_hosts(&self, hosts: &[HostRecord]) -> Result<(), StoreError> {
-        for h in hosts {
-            if h.id.as_str().is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "a host id is empty".into(),
-                });
-            }
-        }
+        rules::check_host_ids(hosts)?;
         let hosts = hosts.to_vec();
         self.run("register_hosts", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -636,7 +631,7 @@ impl Store for SqliteStore {
         source: &Source,
         write: &FeedWrite,
     ) -> Result<KevImport, StoreError> {
-        feeds::check_kev(catalog)?;
+        rules::check_kev(catalog)?;
         let (catalog, source, write) = (catalog.clone(), source.clone(), write.clone());
         self.run("import_kev", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -663,7 +658,7 @@ impl Store for SqliteStore {
         source: &Source,
         write: &FeedWrite,
     ) -> Result<EpssImport, StoreError> {
-        feeds::check_epss(feed)?;
+        rules::check_epss(feed)?;
         let (feed, source, write) = (feed.clone(), source.clone(), write.clone());
         self.run("import_epss", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1012,7 +1007,10 @@ fn record_scan_tx(
     };
     let started = outcome.started_at.timestamp_millis();
     let finished = outcome.finished_at.timestamp_millis();
-    let superseded = last_attempt.is_some_and(|last| finished < last);
+    let superseded = rules::attempt_is_superseded(
+        opt_from_ms(last_attempt, "hosts.last_attempt_at")?,
+        outcome.finished_at,
+    );
     let status = outcome.result.status();
 
     let attempt = |plugin: Option<&str>, digest: Option<&str>, snapshot: Option<i64>| {
