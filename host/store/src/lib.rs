@@ -42,6 +42,8 @@
 //!
 //! [`inventory_digest`]: patchwave_core::inventory::inventory_digest
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
 pub mod migrate;
 mod model;
