@@ -8,7 +8,7 @@ use patchwave_core::audit::LogFault;
 use patchwave_engine::config::{Config, DefaultDirs, HostConfig, KeyRef, TransportSpec};
 use patchwave_engine::PluginSet;
 use patchwave_plugin_host::{AuditLog, AuditLogError, PluginRuntime, RuntimeOptions};
-use patchwave_store::SqliteStore;
+use patchwave_store::Store;
 use patchwave_transport::{
     ClientKey, KeySource, KnownHosts, LocalTransport, SshContext, SshSettings, SshTarget, Transport,
 };
@@ -24,7 +24,7 @@ pub struct Context {
     /// One SSH context per (client key, known_hosts) pair, shared by the hosts that use it.
     ssh: Mutex<HashMap<(PathBuf, PathBuf), Arc<SshContext>>>,
     /// The store, opened once per command.
-    store: tokio::sync::OnceCell<Arc<SqliteStore>>,
+    store: tokio::sync::OnceCell<Arc<dyn Store>>,
     /// The audit log, opened (and checked against its anchor in the store) once per command.
     audit: tokio::sync::OnceCell<Arc<AuditLog>>,
 }
@@ -81,13 +81,11 @@ impl Context {
     }
 
     /// The store (opened, and migrated, on first use).
-    pub async fn store(&self) -> Result<Arc<SqliteStore>, Failure> {
+    pub async fn store(&self) -> Result<Arc<dyn Store>, Failure> {
         self.store
             .get_or_try_init(|| async {
                 self.private_state_dir()?;
-                SqliteStore::open(&self.config.store_path)
-                    .map(Arc::new)
-                    .map_err(Failure::op)
+                patchwave_store::open(&self.config.store_path).map_err(Failure::op)
             })
             .await
             .cloned()

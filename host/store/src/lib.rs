@@ -60,3 +60,10 @@ pub use model::{
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;
+
+/// Open (creating and migrating it if needed) the store at `location`, with the backend the
+/// location names. A path is a SQLite file ([`SqliteStore::open`]), the only backend so far;
+/// a PostgreSQL backend is picked here by its URL.
+pub fn open(location: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(SqliteStore::open(location)?))
+}

@@ -20,7 +20,7 @@ use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
 use patchwave_plugin_host::PluginRuntime;
 use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
-use patchwave_store::{SqliteStore, Store};
+use patchwave_store::Store;
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
@@ -285,7 +285,7 @@ async fn unfinished(ctx: &Context) -> Result<Vec<String>, Failure> {
 /// What the rollout commands that plan or act share, opened once per command: the store,
 /// the plugin runtime (and so the audit log) and the loaded plugins.
 struct Loaded {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     runtime: PluginRuntime,
     plugins: Arc<PluginSet>,
 }
