@@ -3,7 +3,12 @@
 //! [`Store`] is what the engine and the CLI program against (as `Arc<dyn Store>`);
 //! [`SqliteStore`] is the embedded default, one file on disk. A PostgreSQL implementation for
 //! many runners sharing one database goes beside it, with its own migration list under
-//! `migrations/postgres/` numbered like the SQLite one (see [`migrate`]).
+//! `migrations/postgres/` numbered like the SQLite one (see [`migrate`]). It reports through
+//! the same backend-neutral [`StoreError`] (its driver's error boxed as a [`BackendError`]),
+//! calls the same rules (the crate's `rules` module: input checks, which attempt or advisory
+//! wins, what a feed replacement keeps) and must pass the same conformance suite
+//! (`conformance`, behind the cargo feature of that name, run with
+//! `store_conformance_tests!`).
 //!
 //! What is kept about hosts:
 //! - identity from the config (`hosts`, `host_tags`), upserted by [`Store::register_hosts`];
