@@ -240,6 +240,18 @@ pub enum Prune {
     Nothing,
 }
 
+impl Prune {
+    /// Whether a stored entry for `cve` that the replacing feed does not list is removed
+    /// (KEV: tombstoned; EPSS: deleted), rather than kept as stored.
+    pub fn removes(&self, cve: &str) -> bool {
+        match self {
+            Prune::Absent => true,
+            Prune::AbsentExcept(keep) => !keep.contains(cve),
+            Prune::Nothing => false,
+        }
+    }
+}
+
 /// How far a feed whose rejected records are `rejected` may prune: a rejected record keeps
 /// its CVE (its id, when that is a valid CVE id) as stored; one without a valid CVE id
 /// keeps everything.
@@ -458,5 +470,14 @@ mod tests {
             prune_for(&[rejected(Some("cve-2024-0001"))]),
             Prune::Nothing
         );
+    }
+
+    #[test]
+    fn a_prune_removes_what_it_does_not_keep() {
+        let keep = Prune::AbsentExcept(["CVE-2024-0001".to_string()].into());
+        assert!(Prune::Absent.removes("CVE-2024-0001"));
+        assert!(!keep.removes("CVE-2024-0001"));
+        assert!(keep.removes("CVE-2024-0002"));
+        assert!(!Prune::Nothing.removes("CVE-2024-0001"));
     }
 }

@@ -7,7 +7,7 @@ use patchwave_engine::config::{Config, DefaultDirs, HostConfig};
 use patchwave_engine::transports::TransportRegistry;
 use patchwave_engine::PluginSet;
 use patchwave_plugin_host::{AuditLog, PluginRuntime, RuntimeOptions};
-use patchwave_store::SqliteStore;
+use patchwave_store::Store;
 use patchwave_transport::Transport;
 
 use crate::exit::{Failure, USAGE};
@@ -22,7 +22,7 @@ pub struct Context {
     /// key and known_hosts pair), built from the configuration.
     transports: TransportRegistry,
     /// The store, opened once per command.
-    store: tokio::sync::OnceCell<Arc<SqliteStore>>,
+    store: tokio::sync::OnceCell<Arc<dyn Store>>,
     /// The audit log, opened (and checked against its anchor in the store) once per command.
     audit: tokio::sync::OnceCell<Arc<AuditLog>>,
 }
@@ -79,13 +79,11 @@ impl Context {
     }
 
     /// The store (opened, and migrated, on first use).
-    pub async fn store(&self) -> Result<Arc<SqliteStore>, Failure> {
+    pub async fn store(&self) -> Result<Arc<dyn Store>, Failure> {
         self.store
             .get_or_try_init(|| async {
                 self.private_state_dir()?;
-                SqliteStore::open(&self.config.store_path)
-                    .map(Arc::new)
-                    .map_err(Failure::op)
+                patchwave_store::open(&self.config.store_path).map_err(Failure::op)
             })
             .await
             .cloned()

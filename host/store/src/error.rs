@@ -4,9 +4,15 @@ use std::path::PathBuf;
 
 use patchwave_core::HostId;
 
+/// A backend's own error (its driver's), kept as the source of a [`StoreError`] without
+/// naming the backend's types.
+pub type BackendError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Errors from any [`Store`](crate::Store) implementation.
 ///
-/// Non-exhaustive: the PostgreSQL backend will add its own driver variant.
+/// Backend-neutral: a driver's error is carried boxed ([`BackendError`]) as the source of
+/// [`StoreError::Open`], [`StoreError::Migration`] or [`StoreError::Backend`], so no backend's
+/// types appear here and every backend reports the same variants with the same messages.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -19,8 +25,8 @@ pub enum StoreError {
     Open {
         /// Database file (`:memory:` for an in-memory store).
         path: PathBuf,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why (the driver's error).
+        source: BackendError,
     },
     /// A schema migration failed; the database stays at the previous version.
     #[error("schema migration {version} ({name}) failed: {source}")]
@@ -29,8 +35,8 @@ pub enum StoreError {
         version: u32,
         /// Its name.
         name: &'static str,
-        /// Why.
-        source: rusqlite::Error,
+        /// Why (the driver's error).
+        source: BackendError,
     },
     /// The database was written by a newer patchwave; this binary would misread it.
     #[error(
@@ -43,13 +49,13 @@ pub enum StoreError {
         /// Highest schema version this binary knows.
         supported: u32,
     },
-    /// A query failed.
+    /// A query failed in the backend.
     #[error("store {operation} failed: {source}")]
-    Sqlite {
+    Backend {
         /// The store operation that ran it (`record_scan`, `host_summary`, ...).
         operation: &'static str,
         /// The driver's error.
-        source: rusqlite::Error,
+        source: BackendError,
     },
     /// The database holds a value this binary cannot interpret.
     #[error("store holds an invalid value: {what}")]
@@ -102,25 +108,24 @@ pub enum StoreError {
 
 /// Placeholder operation name for driver errors raised through `?` before
 /// [`StoreError::during`] names the operation.
-const UNNAMED: &str = "operation";
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(source: rusqlite::Error) -> Self {
-        StoreError::Sqlite {
-            operation: UNNAMED,
-            source,
-        }
-    }
-}
+pub(crate) const UNNAMED: &str = "operation";
 
 impl StoreError {
+    /// A [`StoreError::Backend`]: the driver's `source` failed during `operation`.
+    pub fn backend(operation: &'static str, source: impl Into<BackendError>) -> Self {
+        StoreError::Backend {
+            operation,
+            source: source.into(),
+        }
+    }
+
     /// Name the operation of a driver error that was raised without one.
     pub(crate) fn during(self, operation: &'static str) -> Self {
         match self {
-            StoreError::Sqlite {
+            StoreError::Backend {
                 operation: UNNAMED,
                 source,
-            } => StoreError::Sqlite { operation, source },
+            } => StoreError::Backend { operation, source },
             other => other,
         }
     }

@@ -3,7 +3,12 @@
 //! [`Store`] is what the engine and the CLI program against (as `Arc<dyn Store>`);
 //! [`SqliteStore`] is the embedded default, one file on disk. A PostgreSQL implementation for
 //! many runners sharing one database goes beside it, with its own migration list under
-//! `migrations/postgres/` numbered like the SQLite one (see [`migrate`]).
+//! `migrations/postgres/` numbered like the SQLite one (see [`migrate`]). It reports through
+//! the same backend-neutral [`StoreError`] (its driver's error boxed as a [`BackendError`]),
+//! calls the same rules (the crate's `rules` module: input checks, which attempt or advisory
+//! wins, what a feed replacement keeps) and must pass the same conformance suite
+//! (`conformance`, behind the cargo feature of that name, run with
+//! `store_conformance_tests!`).
 //!
 //! What is kept about hosts:
 //! - identity from the config (`hosts`, `host_tags`), upserted by [`Store::register_hosts`];
@@ -42,13 +47,16 @@
 //!
 //! [`inventory_digest`]: patchwave_core::inventory::inventory_digest
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod error;
 pub mod migrate;
 mod model;
+mod rules;
 mod sqlite;
 mod store;
 
-pub use error::StoreError;
+pub use error::{BackendError, StoreError};
 pub use model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
     FleetHost, HostRecord, InventoryId, InventoryView, KevImport, KevView, NewChange, RecordedScan,
@@ -57,3 +65,10 @@ pub use model::{
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;
+
+/// Open (creating and migrating it if needed) the store at `location`, with the backend the
+/// location names. A path is a SQLite file ([`SqliteStore::open`]), the only backend so far;
+/// a PostgreSQL backend is picked here by its URL.
+pub fn open(location: &std::path::Path) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(std::sync::Arc::new(SqliteStore::open(location)?))
+}

@@ -25,7 +25,7 @@ use patchwave_core::{Environment, HostId, HostSummary, Installed, OsFacts, ScanS
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
 use tokio::sync::Mutex;
 
-use crate::error::StoreError;
+use crate::error::{StoreError, UNNAMED};
 use crate::migrate::{self, Migration};
 use crate::model::{
     package_order, AdvisoryImport, ChangeId, ChangeRecord, EpssImport, EpssView, FeedWrite,
@@ -33,6 +33,7 @@ use crate::model::{
     RemovedHost, RolloutRecord, RolloutSummaryRow, ScanAttempt, ScanEffect, ScanOutcome,
     ScanResult, SnapshotId,
 };
+use crate::rules;
 use crate::store::Store;
 
 mod audit_anchor;
@@ -40,6 +41,16 @@ mod feeds;
 mod rollouts;
 #[cfg(test)]
 mod tests;
+
+/// The SQLite driver's errors, raised through `?` in this backend, become
+/// [`StoreError::Backend`] (boxed, so the public error never names `rusqlite`), their
+/// operation named by [`SqliteStore::run`].
+#[doc(hidden)]
+impl From<rusqlite::Error> for StoreError {
+    fn from(source: rusqlite::Error) -> Self {
+        StoreError::backend(UNNAMED, source)
+    }
+}
 
 /// How long a writer waits for another process's write transaction before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,7 +78,7 @@ impl SqliteStore {
         make_private(&path).map_err(StoreError::NotPrivate)?;
         let conn = Connection::open(&path).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         Self::init(conn, path, true)
     }
@@ -77,7 +88,7 @@ impl SqliteStore {
         let path = PathBuf::from(":memory:");
         let conn = Connection::open_in_memory().map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         Self::init(conn, path, false)
     }
@@ -126,7 +137,7 @@ impl SqliteStore {
     fn init(mut conn: Connection, path: PathBuf, file: bool) -> Result<Self, StoreError> {
         configure(&conn, file).map_err(|source| StoreError::Open {
             path: path.clone(),
-            source,
+            source: source.into(),
         })?;
         migrate_schema(&mut conn, migrate::SQLITE).map_err(|e| e.during("migrate"))?;
         Ok(SqliteStore {
@@ -225,7 +236,7 @@ fn migrate_schema(conn: &mut Connection, migrations: &[Migration]) -> Result<(),
             .map_err(|source| StoreError::Migration {
                 version: m.version,
                 name: m.name,
-                source,
+                source: source.into(),
             })?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
@@ -243,13 +254,7 @@ fn migrate_schema(conn: &mut Connection, migrations: &[Migration]) -> Result<(),
 #[async_trait]
 impl Store for SqliteStore {
     async fn register_hosts(&self, hosts: &[HostRecord]) -> Result<(), StoreError> {
-        for h in hosts {
-            if h.id.as_str().is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "a host id is empty".into(),
-                });
-            }
-        }
+        rules::check_host_ids(hosts)?;
         let hosts = hosts.to_vec();
         self.run("register_hosts", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -626,7 +631,7 @@ impl Store for SqliteStore {
         source: &Source,
         write: &FeedWrite,
     ) -> Result<KevImport, StoreError> {
-        feeds::check_kev(catalog)?;
+        rules::check_kev(catalog)?;
         let (catalog, source, write) = (catalog.clone(), source.clone(), write.clone());
         self.run("import_kev", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -653,7 +658,7 @@ impl Store for SqliteStore {
         source: &Source,
         write: &FeedWrite,
     ) -> Result<EpssImport, StoreError> {
-        feeds::check_epss(feed)?;
+        rules::check_epss(feed)?;
         let (feed, source, write) = (feed.clone(), source.clone(), write.clone());
         self.run("import_epss", move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1002,7 +1007,10 @@ fn record_scan_tx(
     };
     let started = outcome.started_at.timestamp_millis();
     let finished = outcome.finished_at.timestamp_millis();
-    let superseded = last_attempt.is_some_and(|last| finished < last);
+    let superseded = rules::attempt_is_superseded(
+        opt_from_ms(last_attempt, "hosts.last_attempt_at")?,
+        outcome.finished_at,
+    );
     let status = outcome.result.status();
 
     let attempt = |plugin: Option<&str>, digest: Option<&str>, snapshot: Option<i64>| {

@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use patchwave_core::audit::Verified;
 use patchwave_plugin_host::AuditLog;
-use patchwave_store::Store;
 
 use crate::exit::{Failure, USAGE};
 use crate::setup::Context;

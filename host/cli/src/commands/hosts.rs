@@ -4,7 +4,6 @@ use std::io::IsTerminal;
 
 use chrono::Utc;
 use patchwave_core::{Freshness, HostId, HostSummary, HumanDuration};
-use patchwave_store::Store;
 
 use patchwave_engine::config::TransportSpec;
 use patchwave_transport::{fetch_host_key, AddMode, AddOutcome, KnownHosts, KnownHostsError};

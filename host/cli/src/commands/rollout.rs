@@ -18,7 +18,7 @@ use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
 use patchwave_plugin_host::PluginRuntime;
 use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
-use patchwave_store::{SqliteStore, Store};
+use patchwave_store::Store;
 
 use crate::exit::{ExitCode, Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
@@ -272,7 +272,7 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
 /// What the rollout commands that plan or act share, opened once per command: the store,
 /// the plugin runtime (and so the audit log) and the loaded plugins.
 struct Loaded {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     runtime: PluginRuntime,
     plugins: Arc<PluginSet>,
 }

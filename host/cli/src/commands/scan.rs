@@ -7,7 +7,6 @@ use std::sync::Arc;
 use patchwave_core::ScanStatus;
 use patchwave_engine::config::{HostConfig, TransportSpec};
 use patchwave_engine::{HostTarget, ScanEvent, Scanner};
-use patchwave_store::Store;
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL};
 use crate::output::os_label;
@@ -115,8 +114,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
         }
     });
     let concurrency = args.concurrency.unwrap_or(ctx.config.scan_concurrency);
-    let store_dyn: Arc<dyn Store> = store.clone();
-    let report = Scanner::new(plugins, store_dyn, concurrency)
+    let report = Scanner::new(plugins, Arc::clone(&store), concurrency)
         .scan(targets, progress)
         .await
         .map_err(Failure::op)?;

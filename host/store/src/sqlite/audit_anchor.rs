@@ -7,6 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::from_ms;
 use crate::error::StoreError;
+use crate::rules;
 
 /// A head ready to be written: its `seq` as SQLite holds it, its hash checked.
 pub(super) struct AnchorWrite {
@@ -16,28 +17,9 @@ pub(super) struct AnchorWrite {
 }
 
 impl AnchorWrite {
-    /// Refuse a head no audit log line can have: `seq` 0 (an empty log has nothing to
-    /// anchor) or beyond SQLite's integers, or a hash that is not 64 lowercase hex digits.
+    /// Refuse a head no audit log line can have ([`rules::check_audit_head`]).
     pub(super) fn new(head: &AuditHead, at: DateTime<Utc>) -> Result<Self, StoreError> {
-        let seq = i64::try_from(head.seq)
-            .ok()
-            .filter(|s| *s >= 1)
-            .ok_or_else(|| StoreError::InvalidInput {
-                what: format!("audit anchor seq {} is not a line number", head.seq),
-            })?;
-        if head.hash.len() != 64
-            || !head
-                .hash
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
-            return Err(StoreError::InvalidInput {
-                what: format!(
-                    "audit anchor hash `{}` is not 64 lowercase hex digits",
-                    head.hash
-                ),
-            });
-        }
+        let seq = rules::check_audit_head(head)?;
         Ok(AnchorWrite {
             seq,
             hash: head.hash.clone(),

@@ -5,23 +5,25 @@
 //! `*_tx` functions then run inside the caller's transaction, the readers inside a read
 //! transaction so that a header and its rows always come from one import.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use patchwave_advisory::{
-    kev_removed, Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog, KevEntry, KevTombstone, Prune,
-    Source,
+    Advisory, EpssFeed, EpssRow, FeedStamp, KevCatalog, KevEntry, KevTombstone, Source,
 };
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::{count_to_sql, from_ms};
 use crate::error::StoreError;
 use crate::model::{AdvisoryImport, EpssImport, EpssView, FeedWrite, KevImport, KevView};
+use crate::rules;
 
 /// One advisory ready to be written: its JSON and the columns kept beside it.
 pub(super) struct AdvisoryRow {
     id: String,
+    /// `modified`, to the millisecond as stored.
     modified: i64,
+    modified_at: DateTime<Utc>,
     published: Option<i64>,
     withdrawn: Option<i64>,
     source_location: String,
@@ -34,20 +36,14 @@ pub(super) struct AdvisoryRow {
 impl AdvisoryRow {
     /// Serialize `advisory`, refusing one without an id.
     pub(super) fn new(advisory: &Advisory) -> Result<Self, StoreError> {
-        if advisory.id.is_empty() {
-            return Err(StoreError::InvalidInput {
-                what: format!(
-                    "an advisory from {} has an empty id",
-                    advisory.source.location
-                ),
-            });
-        }
+        rules::check_advisory(advisory)?;
         let body = serde_json::to_string(advisory).map_err(|e| StoreError::InvalidInput {
             what: format!("advisory `{}` cannot be written as JSON: {e}", advisory.id),
         })?;
         Ok(AdvisoryRow {
             id: advisory.id.clone(),
             modified: advisory.modified.timestamp_millis(),
+            modified_at: advisory.modified,
             published: advisory.published.map(|t| t.timestamp_millis()),
             withdrawn: advisory.withdrawn.map(|t| t.timestamp_millis()),
             source_location: advisory.source.location.clone(),
@@ -91,6 +87,9 @@ fn upsert_advisory(tx: &Transaction<'_>, row: &AdvisoryRow) -> Result<Upsert, St
         .prepare_cached("SELECT modified FROM advisories WHERE id = ?1")?
         .query_row([&row.id], |r| r.get(0))
         .optional()?;
+    let stored = stored
+        .map(|ms| from_ms(ms, "advisories.modified"))
+        .transpose()?;
     let effect = match stored {
         None => {
             tx.prepare_cached(
@@ -109,7 +108,7 @@ fn upsert_advisory(tx: &Transaction<'_>, row: &AdvisoryRow) -> Result<Upsert, St
             ])?;
             Upsert::Inserted
         }
-        Some(stored) if row.modified > stored => {
+        Some(stored) if rules::advisory_replaces(stored, row.modified_at) => {
             tx.prepare_cached(
                 "UPDATE advisories SET modified = ?2, published = ?3, withdrawn = ?4,
                      source_location = ?5, fetched_at = ?6, body = ?7
@@ -179,24 +178,6 @@ fn parse_advisory(id: &str, body: &str) -> Result<Advisory, StoreError> {
     Ok(advisory)
 }
 
-/// Refuse a catalogue that names one CVE twice: the store keeps one row per CVE.
-pub(super) fn check_kev(catalog: &KevCatalog) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
-    match catalog
-        .entries
-        .iter()
-        .find(|e| !seen.insert(e.cve_id.as_str()))
-    {
-        Some(twice) => Err(StoreError::InvalidInput {
-            what: format!(
-                "KEV catalogue {} lists {} twice",
-                catalog.catalog_version, twice.cve_id
-            ),
-        }),
-        None => Ok(()),
-    }
-}
-
 /// The stored KEV stamp: the release date and the number of live entries.
 pub(super) fn kev_stamp(tx: &Transaction<'_>) -> Result<Option<FeedStamp>, StoreError> {
     feed_stamp(
@@ -238,32 +219,15 @@ fn feed_stamp(
     }))
 }
 
-/// [`StoreError::FeedChanged`] unless the stored stamp `found` is the one the write was
-/// prepared against.
-fn expect_stamp(feed: &str, write: &FeedWrite, found: Option<FeedStamp>) -> Result<(), StoreError> {
-    if write.expected == found {
-        return Ok(());
-    }
-    let show = |stamp: Option<FeedStamp>| match stamp {
-        None => "nothing stored".to_string(),
-        Some(s) => format!("{} with {} entries", feed_date(s.date), s.entries),
-    };
-    Err(StoreError::FeedChanged {
-        feed: feed.to_string(),
-        expected: show(write.expected),
-        found: show(found),
-    })
-}
-
 /// The body of [`Store::import_kev`](crate::Store::import_kev); `catalog` passed
-/// [`check_kev`].
+/// [`rules::check_kev`], and which entries become tombstones is [`rules::plan_kev`]'s.
 pub(super) fn import_kev_tx(
     tx: &Transaction<'_>,
     catalog: &KevCatalog,
     source: &Source,
     write: &FeedWrite,
 ) -> Result<KevImport, StoreError> {
-    expect_stamp("KEV catalogue", write, kev_stamp(tx)?)?;
+    rules::expect_stamp("KEV catalogue", write, kev_stamp(tx)?)?;
     let released = catalog.date_released.timestamp_millis();
 
     // Every CVE the store knows, live (true) or tombstoned (false).
@@ -271,41 +235,14 @@ pub(super) fn import_kev_tx(
         .prepare_cached("SELECT cve_id, removed_at IS NULL FROM kev_entries")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let listed: HashSet<&str> = catalog.entries.iter().map(|e| e.cve_id.as_str()).collect();
-    let (prunable, kept_unlisted): (Vec<&str>, Vec<&str>) = known
-        .iter()
-        .filter(|(id, live)| **live && !listed.contains(id.as_str()))
-        .map(|(id, _)| id.as_str())
-        .partition(|id| match &write.prune {
-            Prune::Absent => true,
-            Prune::AbsentExcept(keep) => !keep.contains(*id),
-            Prune::Nothing => false,
-        });
-    // Stored to the millisecond, so reported to the millisecond too.
-    let removed_at = from_ms(released, "kev_catalog.date_released")?;
-    let removed: Vec<KevTombstone> = kev_removed(prunable, catalog)
-        .into_iter()
-        .map(|t| KevTombstone { removed_at, ..t })
-        .collect();
+    let import = rules::plan_kev(&known, catalog, &write.prune);
     let mut bury =
         tx.prepare_cached("UPDATE kev_entries SET ord = NULL, removed_at = ?2 WHERE cve_id = ?1")?;
-    for tombstone in &removed {
+    for tombstone in &import.removed {
         bury.execute(params![tombstone.cve_id, released])?;
     }
-
-    let mut kept_unlisted: Vec<String> = kept_unlisted.into_iter().map(String::from).collect();
-    kept_unlisted.sort();
-    let mut import = KevImport {
-        removed,
-        kept_unlisted,
-        ..KevImport::default()
-    };
     for (ord, entry) in catalog.entries.iter().enumerate() {
         write_kev_entry(tx, entry, ord, released)?;
-        match known.get(&entry.cve_id) {
-            Some(true) => import.kept += 1,
-            Some(false) | None => import.added += 1,
-        }
     }
     // Entries kept live without being listed follow the catalogue's, in CVE order.
     let mut place = tx.prepare_cached("UPDATE kev_entries SET ord = ?2 WHERE cve_id = ?1")?;
@@ -468,58 +405,26 @@ fn read_kev_tombstones(tx: &Transaction<'_>) -> Result<Vec<KevTombstone>, StoreE
         .collect()
 }
 
-/// Refuse a feed the store cannot hold: a CVE scored twice, or a score or percentile that
-/// is not a probability.
-pub(super) fn check_epss(feed: &EpssFeed) -> Result<(), StoreError> {
-    let invalid = |what: String| Err(StoreError::InvalidInput { what });
-    let mut seen = HashSet::new();
-    for row in &feed.rows {
-        if !seen.insert(row.cve.as_str()) {
-            return invalid(format!(
-                "EPSS feed {} scores {} twice",
-                feed.model_version, row.cve
-            ));
-        }
-        for (field, value) in [("score", row.epss), ("percentile", row.percentile)] {
-            if !(0.0..=1.0).contains(&value) {
-                return invalid(format!(
-                    "EPSS {field} of {} is {value}, not a probability in [0, 1]",
-                    row.cve
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The body of [`Store::import_epss`](crate::Store::import_epss); `feed` passed
-/// [`check_epss`].
+/// [`rules::check_epss`], and which stored scores stay is [`rules::epss_kept`]'s.
 pub(super) fn import_epss_tx(
     tx: &Transaction<'_>,
     feed: &EpssFeed,
     source: &Source,
     write: &FeedWrite,
 ) -> Result<EpssImport, StoreError> {
-    expect_stamp("EPSS feed", write, epss_stamp(tx)?)?;
+    rules::expect_stamp("EPSS feed", write, epss_stamp(tx)?)?;
     let score_date = feed.score_date.timestamp_millis();
-    let listed: HashSet<&str> = feed.rows.iter().map(|r| r.cve.as_str()).collect();
     let stored: Vec<String> = tx
         .prepare_cached("SELECT cve FROM epss_scores ORDER BY ord")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let unlisted: Vec<&String> = stored
-        .iter()
-        .filter(|cve| !listed.contains(cve.as_str()))
-        .collect();
+    let (keep, removed) = rules::epss_kept(&stored, feed, &write.prune);
     // The stored scores that stay although the feed does not list them, in stored order.
     let mut read =
         tx.prepare_cached("SELECT cve, epss, percentile FROM epss_scores WHERE cve = ?1")?;
     let mut kept = Vec::new();
-    for cve in unlisted.iter().filter(|cve| match &write.prune {
-        Prune::Absent => false,
-        Prune::AbsentExcept(keep) => keep.contains(cve.as_str()),
-        Prune::Nothing => true,
-    }) {
+    for cve in keep {
         kept.push(read.query_row([cve], read_epss_row)?);
     }
     tx.prepare_cached("DELETE FROM epss_scores")?.execute([])?;
@@ -552,7 +457,7 @@ pub(super) fn import_epss_tx(
     ])?;
     Ok(EpssImport {
         written: feed.rows.len(),
-        removed: unlisted.len().saturating_sub(kept.len()),
+        removed,
         kept_unlisted: kept.len(),
     })
 }
@@ -582,8 +487,4 @@ pub(super) fn read_epss(tx: &Transaction<'_>) -> Result<Option<EpssView>, StoreE
         },
         source: header.source,
     }))
-}
-
-fn feed_date(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }

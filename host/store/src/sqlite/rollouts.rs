@@ -11,6 +11,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use super::from_ms;
 use crate::error::StoreError;
 use crate::model::{RolloutRecord, RolloutSummaryRow};
+use crate::rules;
 
 /// A rollout's state ready to be written by a create or a save.
 pub(super) struct RolloutWrite {
@@ -21,23 +22,14 @@ pub(super) struct RolloutWrite {
 }
 
 impl RolloutWrite {
-    /// Serialize `state`, refusing an empty id or status.
+    /// Serialize `state`, refusing an empty id or status ([`rules::check_rollout`]).
     pub(super) fn new(
         id: &str,
         status: &str,
         state: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<Self, StoreError> {
-        if id.is_empty() {
-            return Err(StoreError::InvalidInput {
-                what: "a rollout id is empty".into(),
-            });
-        }
-        if status.is_empty() {
-            return Err(StoreError::InvalidInput {
-                what: format!("rollout `{id}` is saved with an empty status"),
-            });
-        }
+        rules::check_rollout(id, status)?;
         Ok(RolloutWrite {
             id: id.to_string(),
             status: status.to_string(),
@@ -93,13 +85,7 @@ pub(super) fn save_rollout_tx(
     consumed: Option<i64>,
 ) -> Result<i64, StoreError> {
     let found = stored_revision(tx, &write.id)?;
-    if found != expected_revision {
-        return Err(StoreError::Conflict {
-            what: format!("rollout {}", write.id),
-            expected: expected_revision,
-            found,
-        });
-    }
+    rules::expect_revision(&write.id, expected_revision, found)?;
     tx.prepare_cached(
         "UPDATE rollouts SET revision = revision + 1, status = ?2, state = ?3, updated_at = ?4
          WHERE id = ?1",
