@@ -170,6 +170,28 @@ fn environment(n: usize) -> Environment {
     }
 }
 
+/// How the fleet's inventories relate, which decides how much the store writes.
+#[derive(Clone, Copy)]
+struct Shape {
+    name: &'static str,
+    /// Host `n` is made from image `n % images`.
+    images: usize,
+}
+
+/// Every host distinct (the store's worst case: each recorded scan stores a new
+/// inventory), then a fleet of 20 golden images (hosts share inventories, as auto-scaled
+/// groups do, and the store keeps each once).
+const SHAPES: [Shape; 2] = [
+    Shape {
+        name: "every inventory distinct",
+        images: HOSTS,
+    },
+    Shape {
+        name: "20 golden images (shared inventories)",
+        images: 20,
+    },
+];
+
 struct Fleet {
     hosts: Vec<Arc<SimTransport>>,
     stats: Arc<SimStats>,
@@ -515,7 +537,7 @@ fn stage_cpu(
     let starts: Vec<(StageId, f64)> = rollout
         .history()
         .filter_map(|e| match &e.kind {
-            EventSimKind::StageStarted { stage } => Some((*stage, clock.cpu_at(e.at)?)),
+            EventKind::StageStarted { stage } => Some((*stage, clock.cpu_at(e.at)?)),
             _ => None,
         })
         .collect();

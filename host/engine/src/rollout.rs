@@ -821,7 +821,7 @@ impl StepContext {
         let rollout = self.rollout.as_ref().map(|r| r.id.as_str());
         let result = change::apply_with(
             self.store.as_ref(),
-            &plugin,
+            plugin.as_ref(),
             transport,
             &resolved.changes,
             snapshot,
@@ -866,7 +866,7 @@ impl StepContext {
             if s.hooks.when() == RestoreWhen::Always || package_steps.is_empty() {
                 let result = change::restore_snapshot(
                     self.store.as_ref(),
-                    &plugin,
+                    plugin.as_ref(),
                     transport,
                     s,
                     id,
@@ -879,7 +879,7 @@ impl StepContext {
         }
         let result = change::rollback_with(
             self.store.as_ref(),
-            &plugin,
+            plugin.as_ref(),
             transport.clone(),
             &package_steps,
             rollout,
@@ -894,7 +894,7 @@ impl StepContext {
                 tracing::warn!(%host, snapshot = %id, "package rollback failed; restoring the snapshot");
                 let result = change::restore_snapshot(
                     self.store.as_ref(),
-                    &plugin,
+                    plugin.as_ref(),
                     transport,
                     s,
                     id,

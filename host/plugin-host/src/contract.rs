@@ -18,7 +18,7 @@ use crate::{Limits, LoadedPlugin};
 /// An OS plugin: reads a host's package database and changes it, through `target`.
 /// Each call is independent (a fresh instance for a wasm plugin).
 #[async_trait]
-pub trait OsPlugin: Send + Sync {
+pub trait OsPlugin: Send + Sync + std::fmt::Debug {
     /// The plugin's name (its manifest's).
     fn name(&self) -> &str;
     /// The manifest read at load: OS ids, ecosystems, the commands it wants.

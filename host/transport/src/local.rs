@@ -1,7 +1,5 @@
 //! Runs commands on this machine, directly (no shell).
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use patchwave_core::HostId;
 
@@ -100,6 +98,7 @@ impl Transport for LocalTransport {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn local() -> LocalTransport {
         LocalTransport::new(HostId::from("localhost"))

@@ -13,7 +13,7 @@ use patchwave_advisory::Ecosystem;
 use patchwave_core::{check_id, HostId, RollbackStep};
 use patchwave_engine::health::HealthSources;
 use patchwave_engine::planning::{PinSource, PlanRequest, Planner};
-use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, RolloutError, TickReport};
+use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, TickReport};
 use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
 use patchwave_engine::{HostTarget, PluginSet};
 use patchwave_plugin_host::PluginRuntime;
