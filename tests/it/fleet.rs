@@ -260,7 +260,9 @@ async fn link_cut_mid_apply_is_unknown_then_reconciled_by_the_next_scan() {
     let task = {
         let (store, plugin, h13, changes) =
             (store.clone(), plugin.clone(), h13.clone(), changes.clone());
-        tokio::spawn(async move { change::apply(store.as_ref(), plugin.as_ref(), h13, &changes).await })
+        tokio::spawn(
+            async move { change::apply(store.as_ref(), plugin.as_ref(), h13, &changes).await },
+        )
     };
     // Cut the link while the postinst is running.
     let f = Fleet::get().unwrap();
