@@ -6,6 +6,7 @@ use std::fmt::Display;
 use patchwave_core::audit::LogFault;
 use patchwave_engine::planning::PlanningError;
 use patchwave_engine::rollout::RolloutError;
+use patchwave_engine::AppError;
 use patchwave_plugin_host::AuditLogError;
 use patchwave_store::StoreError;
 
@@ -104,6 +105,27 @@ impl ExitCode for AuditLogError {
         match self {
             AuditLogError::Broken { .. } => AUDIT_BROKEN,
             _ => OPERATIONAL,
+        }
+    }
+}
+
+impl ExitCode for AppError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            AppError::Transport(_) | AppError::Health(_) | AppError::Snapshot(_) => USAGE,
+            AppError::Audit(e) => e.exit_code(),
+            AppError::Store(e) => e.exit_code(),
+            AppError::StateDir(_) | AppError::Runtime(_) | AppError::Plugins(_) => OPERATIONAL,
+        }
+    }
+}
+
+/// An audit log failure keeps its hint.
+impl From<AppError> for Failure {
+    fn from(e: AppError) -> Failure {
+        match e {
+            AppError::Audit(e) => Failure::from(e),
+            e => Failure::new(e.exit_code(), e),
         }
     }
 }

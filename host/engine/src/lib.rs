@@ -1,6 +1,7 @@
 //! patchwave's imperative shell: the one place that loads configuration, talks to hosts
 //! through transports and plugins, and writes what it learned to the store.
 
+pub mod app;
 pub mod audit;
 pub mod change;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod snapshot;
 pub mod transports;
 pub mod watch;
 
+pub use app::{App, AppError, Loaded};
 pub use config::{Config, ConfigErrors};
 pub use plugins::PluginSet;
 pub use scan::{HostTarget, ScanEvent, ScanReport, Scanner};

@@ -6,19 +6,16 @@
 //! cron, a systemd timer or a CronJob.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::Utc;
 use patchwave_advisory::Ecosystem;
 use patchwave_core::{check_id, HostId, RollbackStep};
-use patchwave_engine::health::HealthSources;
-use patchwave_engine::planning::{PinSource, PlanRequest, Planner};
-use patchwave_engine::rollout::{Executor, HealthGate, NoHealthSources, TickReport};
-use patchwave_engine::snapshot::{RestoreWhen, SnapshotHooks};
-use patchwave_engine::{HostTarget, PluginSet};
-use patchwave_plugin_host::PluginRuntime;
+use patchwave_engine::app;
+use patchwave_engine::planning::{PinSource, PlanRequest};
+use patchwave_engine::rollout::TickReport;
+use patchwave_engine::snapshot::RestoreWhen;
+use patchwave_engine::Loaded;
 use patchwave_rollout::{Force, Observation, PatchClass, Plan, Rollout};
-use patchwave_store::Store;
 
 use crate::exit::{ExitCode, Failure, NOT_FOUND, PARTIAL, USAGE};
 use crate::setup::Context;
@@ -120,9 +117,10 @@ pub enum Command {
 pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
     match command {
         Command::Plan(args) => {
-            let loaded = Loaded::open(ctx).await?;
+            let loaded = ctx.loaded().await?;
             let planned = build_plan(ctx, &loaded, &args).await?;
-            let rollbacks = executor(ctx, &loaded)
+            let rollbacks = ctx
+                .executor(&loaded)
                 .await?
                 .preview_rollbacks(&planned)
                 .await;
@@ -148,7 +146,7 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             if let Some(id) = &id {
                 check_id(id).map_err(|e| Failure::new(USAGE, format!("--id {e}")))?;
             }
-            let loaded = Loaded::open(ctx).await?;
+            let loaded = ctx.loaded().await?;
             let planned = build_plan(ctx, &loaded, &args).await?;
             let now = Utc::now();
             let id = id.unwrap_or_else(|| {
@@ -158,19 +156,10 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
                     now.format("%Y%m%d%H%M%S")
                 )
             });
-            let exec = executor(ctx, &loaded).await?;
-            exec.create(Rollout::new(&id, planned), &args.by, now)
+            let exec = ctx.executor(&loaded).await?;
+            let id = app::start(&exec, Rollout::new(&id, planned), &args.by, now)
                 .await
                 .map_err(Failure::op)?;
-            exec.post(
-                &id,
-                &Observation::Start {
-                    by: args.by.clone(),
-                },
-                now,
-            )
-            .await
-            .map_err(Failure::op)?;
             outln!("rollout {id} created")?;
             if no_tick {
                 return Ok(());
@@ -179,20 +168,14 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             print_tick(&id, &report)
         }
         Command::Tick { ids } => {
-            let exec = executor(ctx, &Loaded::open(ctx).await?).await?;
-            let ids = if ids.is_empty() {
-                let store = ctx.store().await?;
-                patchwave_engine::rollout::unfinished(store.as_ref())
-                    .await
-                    .map_err(Failure::from)?
-            } else {
-                ids
-            };
+            let loaded = ctx.loaded().await?;
+            let exec = ctx.executor(&loaded).await?;
+            let reports = app::tick(&exec, loaded.store.as_ref(), ids).await?;
             // Every rollout is ticked; the exit code is the worst failure's (an unknown id
             // is exit 5, a rollout that could not be advanced 3).
             let mut worst: Option<u8> = None;
-            for id in ids {
-                match exec.tick(&id, &Utc::now).await {
+            for (id, report) in reports {
+                match report {
                     Ok(report) => print_tick(&id, &report)?,
                     Err(e) => {
                         errln!("error: {e}");
@@ -269,66 +252,6 @@ async fn post(ctx: &Context, id: &str, observation: Observation) -> Result<(), F
     Ok(())
 }
 
-/// What the rollout commands that plan or act share, opened once per command: the store,
-/// the plugin runtime (and so the audit log) and the loaded plugins.
-struct Loaded {
-    store: Arc<dyn Store>,
-    runtime: PluginRuntime,
-    plugins: Arc<PluginSet>,
-}
-
-impl Loaded {
-    async fn open(ctx: &Context) -> Result<Loaded, Failure> {
-        let store = ctx.store().await?;
-        let runtime = ctx.runtime().await?;
-        let plugins = Arc::new(ctx.plugins(&runtime).await?);
-        Ok(Loaded {
-            store,
-            runtime,
-            plugins,
-        })
-    }
-}
-
-/// Every configured host with its transport.
-async fn targets(ctx: &Context) -> Result<Vec<HostTarget>, Failure> {
-    let mut targets = Vec::with_capacity(ctx.config.hosts.len());
-    for host in &ctx.config.hosts {
-        targets.push(HostTarget {
-            config: host.clone(),
-            transport: ctx.transport(host).await?,
-        });
-    }
-    Ok(targets)
-}
-
-async fn executor(ctx: &Context, loaded: &Loaded) -> Result<Executor, Failure> {
-    let audit = loaded.runtime.audit();
-    let targets = targets(ctx).await?;
-    let health: Arc<dyn HealthGate> = if ctx.config.health.sources.is_empty() {
-        Arc::new(NoHealthSources)
-    } else {
-        Arc::new(
-            HealthSources::new(&ctx.config.health, &ctx.config.base_dir)
-                .map_err(|e| Failure::new(USAGE, e))?,
-        )
-    };
-    let exec = Executor::new(
-        loaded.store.clone(),
-        loaded.plugins.clone(),
-        targets,
-        health,
-        ctx.config.scan_concurrency,
-        audit.clone(),
-    );
-    Ok(match &ctx.config.snapshot {
-        Some(cfg) => exec.with_snapshots(Arc::new(
-            SnapshotHooks::new(cfg, audit.clone()).map_err(|e| Failure::new(USAGE, e))?,
-        )),
-        None => exec,
-    })
-}
-
 /// The request `args` make.
 fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
     let mut problems = Vec::new();
@@ -381,17 +304,7 @@ fn plan_request(args: &PlanArgs) -> Result<PlanRequest, Failure> {
 /// [`patchwave_engine::planning`]); what was left out is printed on stderr.
 async fn build_plan(ctx: &Context, loaded: &Loaded, args: &PlanArgs) -> Result<Plan, Failure> {
     let request = plan_request(args)?;
-    let targets = targets(ctx).await?;
-    let planner = Planner {
-        store: loaded.store.as_ref(),
-        plugins: &loaded.plugins,
-        hosts: &targets,
-        rollout_policy: &ctx.config.rollout,
-        classify: &ctx.config.policy,
-        ubuntu_pro: ctx.config.advisories.ubuntu_pro,
-        concurrency: ctx.config.scan_concurrency,
-    };
-    let planned = planner.plan(&request, Utc::now()).await;
+    let planned = ctx.plan(loaded, &request, Utc::now()).await?;
     for line in &planned.not_pinned {
         errln!("not pinned: {line}");
     }
