@@ -62,6 +62,7 @@ pub struct App {
     transports: TransportRegistry,
     store: tokio::sync::OnceCell<Arc<dyn Store>>,
     audit: tokio::sync::OnceCell<Arc<AuditLog>>,
+    targets: tokio::sync::OnceCell<Vec<HostTarget>>,
 }
 
 /// What the use cases that plan or act share, opened once: the store, the plugin runtime
@@ -83,6 +84,7 @@ impl App {
             config,
             store: tokio::sync::OnceCell::new(),
             audit: tokio::sync::OnceCell::new(),
+            targets: tokio::sync::OnceCell::new(),
         }
     }
 
@@ -172,9 +174,13 @@ impl App {
         Ok(targets)
     }
 
-    /// Every configured host with its transport.
+    /// Every configured host with its transport, built once per `App` (planning and the
+    /// executor of one command share them).
     pub async fn targets(&self) -> Result<Vec<HostTarget>, AppError> {
-        self.targets_of(&self.config.hosts).await
+        self.targets
+            .get_or_try_init(|| self.targets_of(&self.config.hosts))
+            .await
+            .cloned()
     }
 
     /// The health gate of `[health]`: no sources, or the configured ones.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use patchwave_core::ScanStatus;
 use patchwave_engine::config::{HostConfig, TransportSpec};
-use patchwave_engine::{HostTarget, ScanEvent, Scanner};
+use patchwave_engine::{ScanEvent, Scanner};
 
 use crate::exit::{Failure, NOT_FOUND, PARTIAL};
 use crate::output::os_label;
@@ -78,14 +78,7 @@ pub async fn run(ctx: &Context, args: Args) -> Result<(), Failure> {
     let store = ctx.store().await?;
     let runtime = ctx.runtime().await?;
     let plugins = Arc::new(ctx.plugins(&runtime).await?);
-    let mut targets = Vec::new();
-    for host in hosts {
-        let transport = ctx.transport(&host).await?;
-        targets.push(HostTarget {
-            config: host,
-            transport,
-        });
-    }
+    let targets = ctx.targets_of(&hosts).await?;
     let total = targets.len();
     let done = Arc::new(AtomicUsize::new(0));
     let tty = std::io::stderr().is_terminal();
