@@ -487,29 +487,22 @@ fn unknown_and_changed_host_keys_are_refused_until_enrolled() {
     );
     let (code, _, _) = patchwave(&config, &["scan"]);
     assert_eq!(code, 3, "the refused replace changed what is trusted");
-    let (code, _, err) = patchwave(
-        &config,
-        &[
-            "hosts",
-            "trust",
-            "h15",
-            "--replace",
-            "--expect-fingerprint",
-            &expected_fp,
-        ],
-    );
+    let replace_confirmed = |fp: &str| {
+        patchwave(
+            &config,
+            &[
+                "hosts",
+                "trust",
+                "h15",
+                "--replace",
+                "--expect-fingerprint",
+                fp,
+            ],
+        )
+    };
+    let (code, _, err) = replace_confirmed(&expected_fp);
     assert_ne!(code, 0, "the old fingerprint confirmed the new key: {err}");
-    let (code, out, err) = patchwave(
-        &config,
-        &[
-            "hosts",
-            "trust",
-            "h15",
-            "--replace",
-            "--expect-fingerprint",
-            &new_fp,
-        ],
-    );
+    let (code, out, err) = replace_confirmed(&new_fp);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&new_fp), "{out}");
     let (code, out, err) = patchwave(&config, &["scan"]);
