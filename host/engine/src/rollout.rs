@@ -245,21 +245,17 @@ pub async fn post(
     Ok(store.post_rollout_observation(id, &value, now).await?)
 }
 
-/// The ids of every rollout that is not final, oldest first as the store lists them: what
-/// a tick without ids advances.
+/// The ids of every rollout that is not final, in the order the store lists them: what a
+/// tick without ids advances. Decided from the status word stored with each save
+/// ([`patchwave_rollout::Status::word`]), so a tick does not read every rollout's state.
 pub async fn unfinished(store: &dyn Store) -> Result<Vec<String>, RolloutError> {
-    let mut out = Vec::new();
-    for r in store.rollouts().await? {
-        let Some(record) = store.rollout(&r.id).await? else {
-            continue;
-        };
-        let stored: StoredRollout =
-            serde_json::from_value(record.state).map_err(|e| corrupt(&r.id, e))?;
-        if !stored.rollout.status().is_final() {
-            out.push(r.id);
-        }
-    }
-    Ok(out)
+    Ok(store
+        .rollouts()
+        .await?
+        .into_iter()
+        .filter(|r| !patchwave_rollout::Status::word_is_final(&r.status))
+        .map(|r| r.id)
+        .collect())
 }
 
 impl Executor {

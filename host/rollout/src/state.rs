@@ -88,12 +88,15 @@ impl Status {
 
     /// Whether nothing more happens without an operator.
     pub fn is_final(&self) -> bool {
+        Status::word_is_final(self.word())
+    }
+
+    /// Whether a status [`word`](Status::word) (as the store keeps it beside the state)
+    /// names a final status, so listings need not read the state itself.
+    pub fn word_is_final(word: &str) -> bool {
         matches!(
-            self,
-            Status::Aborted { .. }
-                | Status::RolledBack { .. }
-                | Status::RollbackFailed { .. }
-                | Status::Completed
+            word,
+            "aborted" | "rolled-back" | "rollback-failed" | "completed"
         )
     }
 }
@@ -784,6 +787,15 @@ mod tests {
             },
             Status::Completed,
         ];
+        let finals: Vec<&str> = all
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| s.word())
+            .collect();
+        assert_eq!(
+            finals,
+            ["aborted", "rolled-back", "rollback-failed", "completed"]
+        );
         for status in all {
             let tag = match serde_json::to_value(&status).unwrap() {
                 serde_json::Value::String(s) => s,
