@@ -145,7 +145,7 @@ async fn apply_verify_rollback_over_ssh_checked_inside_the_host() {
         |s| matches!(s, RollbackStep::Hold(p) if p.name == "acme-web" && p.version == "1.0-1")
     ));
 
-    let rolled = change::rollback(&store, &plugin, h11, &applied.rollback_plan)
+    let rolled = change::rollback(&store, &plugin, h11, &applied)
         .await
         .unwrap();
     assert!(
@@ -168,6 +168,11 @@ async fn apply_verify_rollback_over_ssh_checked_inside_the_host() {
         .as_deref()
         .unwrap()
         .contains("1.0-1"));
+    // The journal links the rollback to the apply it undid, by id.
+    assert_eq!(
+        (history[0].id, history[0].undoes, history[1].undoes),
+        (rolled.id, Some(applied.id), None)
+    );
 }
 
 async fn register(store: &SqliteStore, id: &str) {
@@ -225,7 +230,7 @@ async fn failing_postinst_is_reported_failed_with_apt_output_and_state_read_back
     assert_eq!(recorded[0].outcome, ChangeOutcome::Failed);
 
     // The planned rollback repairs it.
-    let rolled = change::rollback(&store, &plugin, h12, &applied.rollback_plan)
+    let rolled = change::rollback(&store, &plugin, h12, &applied)
         .await
         .unwrap();
     assert!(

@@ -595,6 +595,20 @@ fn a_version_that_moves_its_dependencies_is_rolled_back_whole() {
         );
         // …and came back off whole.
         assert_eq!(host_words(&state, h).1, "rolled-back", "{h}: {state:#}");
+        // The journal names the apply the rollback undid, by id.
+        let (code, out, err) = patchwave(&config, &["hosts", "changes", h, "--json"]);
+        assert_eq!(code, 0, "{out}{err}");
+        let journal: Vec<Value> = serde_json::from_str(&out).unwrap();
+        let of = |kind: &str| -> Vec<&Value> {
+            journal
+                .iter()
+                .filter(|c| c["rollout"] == "ro-deps" && c["kind"] == kind)
+                .collect()
+        };
+        let (applies, rollbacks) = (of("apply"), of("rollback"));
+        assert_eq!((applies.len(), rollbacks.len()), (1, 1), "{h}: {out}");
+        assert_eq!(rollbacks[0]["undoes"], applies[0]["id"], "{h}: {out}");
+        assert_eq!(applies[0]["undoes"], Value::Null, "{h}: {out}");
         assert_eq!(
             package_inside(&fleet, h, "acme-api"),
             ("hi".into(), "1.0-1".into()),

@@ -143,6 +143,7 @@ pub async fn apply_with(
         expected: Expected::after_apply(changes),
         rollback_plan: Some(serde_json::to_string(&plan).unwrap_or_default()),
         rollout: rollout.map(str::to_string),
+        undoes: None,
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);
@@ -158,23 +159,38 @@ pub async fn apply_with(
     })
 }
 
-/// Record and carry out rollback steps.
+/// Undo the recorded apply `applied`: record and carry out the rollback steps planned
+/// before it, the rollback naming the apply by id.
 pub async fn rollback(
     store: &dyn Store,
     plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
-    steps: &[RollbackStep],
+    applied: &Recorded,
 ) -> Result<Recorded, ChangeError> {
-    rollback_with(store, plugin, transport, steps, None).await
+    let undoing = Undoing {
+        apply: applied.id,
+        rollout: None,
+    };
+    rollback_with(store, plugin, transport, &applied.rollback_plan, undoing).await
 }
 
-/// [`rollback`], recorded as made by `rollout`, if given.
+/// The apply a rollback undoes (a change of the same host, named by the rollback's record),
+/// and the rollout that makes the rollback, if one does.
+#[derive(Clone, Copy, Debug)]
+pub struct Undoing<'a> {
+    /// The recorded apply.
+    pub apply: ChangeId,
+    /// The rollout, recorded with the rollback.
+    pub rollout: Option<&'a str>,
+}
+
+/// Record and carry out `steps`, undoing [`Undoing::apply`].
 pub async fn rollback_with(
     store: &dyn Store,
     plugin: &dyn OsPlugin,
     transport: Arc<dyn Transport>,
     steps: &[RollbackStep],
-    rollout: Option<&str>,
+    undoing: Undoing<'_>,
 ) -> Result<Recorded, ChangeError> {
     let expected = expected_after(steps);
     let new = NewChange {
@@ -184,7 +200,8 @@ pub async fn rollback_with(
         request: serde_json::to_string(steps).unwrap_or_default(),
         expected,
         rollback_plan: None,
-        rollout: rollout.map(str::to_string),
+        rollout: undoing.rollout.map(str::to_string),
+        undoes: Some(undoing.apply),
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);
@@ -221,7 +238,7 @@ pub fn expected_after(steps: &[RollbackStep]) -> Vec<Expected> {
 
 /// Record and carry out a snapshot restore with the operator's hook, then judge it from the
 /// host's inventory read afterwards against `expected` (the hook's exit status only says
-/// it ran): every package as expected is a success. Recorded as made by `rollout`, if given.
+/// it ran): every package as expected is a success. Recorded as undoing [`Undoing::apply`].
 pub async fn restore_snapshot(
     store: &dyn Store,
     plugin: &dyn OsPlugin,
@@ -229,7 +246,7 @@ pub async fn restore_snapshot(
     snapshot: Snapshot<'_>,
     id: &str,
     expected: Vec<Expected>,
-    rollout: Option<&str>,
+    undoing: Undoing<'_>,
 ) -> Result<Recorded, ChangeError> {
     let host = transport.host().clone();
     let steps = [RollbackStep::RestoreSnapshot { id: id.to_string() }];
@@ -240,7 +257,8 @@ pub async fn restore_snapshot(
         request: serde_json::to_string(&steps).unwrap_or_default(),
         expected: expected.clone(),
         rollback_plan: None,
-        rollout: rollout.map(str::to_string),
+        rollout: undoing.rollout.map(str::to_string),
+        undoes: Some(undoing.apply),
         started_at: Utc::now(),
     };
     let watched = Watched::new(transport);

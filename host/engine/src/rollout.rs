@@ -23,11 +23,11 @@ use patchwave_plugin_host::{AuditLog, OsPlugin};
 use patchwave_rollout::{
     decide, Action, Observation, Outcome, ReleaseManifest, Rollout, StageId, Verdict,
 };
-use patchwave_store::{ScanResult, Store, StoreError};
+use patchwave_store::{ChangeId, ScanResult, Store, StoreError};
 use patchwave_transport::Transport;
 use serde::{Deserialize, Serialize};
 
-use crate::change::{self, ChangeError, ChangeResult, Snapshot};
+use crate::change::{self, ChangeError, ChangeResult, Snapshot, Undoing};
 use crate::plugins::PluginSet;
 use crate::scan::{choose_plugin, scan_and_record, HostTarget};
 use crate::snapshot::{RestoreWhen, SnapshotHooks};
@@ -832,11 +832,11 @@ impl StepContext {
     async fn rollback(&self) -> Result<Observation, RolloutError> {
         let host = &self.target.config.id;
         let applied = self.applied().await?;
-        let steps: Option<Vec<RollbackStep>> = applied
-            .as_ref()
-            .and_then(|c| c.rollback_plan.as_deref())
-            .and_then(|p| serde_json::from_str(p).ok());
-        let Some(steps) = steps else {
+        let recorded: Option<(ChangeId, Vec<RollbackStep>)> = applied.as_ref().and_then(|c| {
+            let plan = c.rollback_plan.as_deref()?;
+            Some((c.id, serde_json::from_str(plan).ok()?))
+        });
+        let Some((apply, steps)) = recorded else {
             return Ok(Observation::RolledBack {
                 host: host.clone(),
                 ok: false,
@@ -844,7 +844,10 @@ impl StepContext {
                     .into(),
             });
         };
-        let rollout = self.rollout.as_ref().map(|r| r.id.as_str());
+        let undoing = Undoing {
+            apply,
+            rollout: self.rollout.as_ref().map(|r| r.id.as_str()),
+        };
         let watched = Watched::new(self.target.transport.clone());
         let transport: Arc<dyn Transport> = watched.clone();
         let plugin = match self.plugin(transport.clone()).await {
@@ -867,7 +870,7 @@ impl StepContext {
                     s,
                     id,
                     expected,
-                    rollout,
+                    undoing,
                 )
                 .await;
                 return observe(host, result, "restored the snapshot", rolled_back);
@@ -878,7 +881,7 @@ impl StepContext {
             plugin.as_ref(),
             transport.clone(),
             &package_steps,
-            rollout,
+            undoing,
         )
         .await;
         let failed = matches!(
@@ -895,7 +898,7 @@ impl StepContext {
                     s,
                     id,
                     expected,
-                    rollout,
+                    undoing,
                 )
                 .await;
                 observe(

@@ -67,6 +67,7 @@ macro_rules! store_conformance_tests {
             hosts::changed_inventory_starts_a_new_snapshot,
             hosts::failure_after_success_keeps_inventory_and_goes_stale,
             hosts::changes_are_found_by_their_rollout,
+            hosts::a_rollback_names_the_apply_it_undoes,
             hosts::a_change_after_the_last_scan_shows_as_changed_until_the_next_scan,
             hosts::late_report_of_an_older_attempt_changes_only_history,
             hosts::reregistering_updates_identity_and_keeps_history,

@@ -53,6 +53,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit_anchor",
         sql: include_str!("../migrations/sqlite/0006_audit_anchor.sql"),
     },
+    Migration {
+        version: 7,
+        name: "change_undoes",
+        sql: include_str!("../migrations/sqlite/0007_change_undoes.sql"),
+    },
 ];
 
 /// The highest version in `migrations`, 0 when empty.

@@ -208,6 +208,8 @@ pub struct NewChange {
     pub rollback_plan: Option<String>,
     /// The rollout that makes the change, if one does.
     pub rollout: Option<String>,
+    /// For a rollback: the apply it undoes (a change of the same host). `None` for an apply.
+    pub undoes: Option<ChangeId>,
     /// When the attempt starts.
     pub started_at: DateTime<Utc>,
 }
@@ -243,6 +245,8 @@ pub struct ChangeRecord {
     pub reconciled: Option<patchwave_core::change::Reconciliation>,
     /// The rollout that made the change, if one did.
     pub rollout: Option<String>,
+    /// For a rollback: the apply it undoes.
+    pub undoes: Option<ChangeId>,
 }
 
 /// Identity of one content-addressed package list (shared by every snapshot, of any host,

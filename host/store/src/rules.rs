@@ -13,9 +13,10 @@ use patchwave_advisory::{
     kev_removed, Advisory, EpssFeed, FeedStamp, KevCatalog, KevTombstone, Prune,
 };
 use patchwave_core::audit::AuditHead;
+use patchwave_core::change::ChangeKind;
 
 use crate::error::StoreError;
-use crate::model::{FeedWrite, HostRecord, KevImport};
+use crate::model::{FeedWrite, HostRecord, KevImport, NewChange};
 
 /// `t` to the millisecond, as every backend keeps it.
 fn to_ms(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -31,6 +32,35 @@ pub(crate) fn check_host_ids(hosts: &[HostRecord]) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// Refuse a change whose link to the apply it undoes is wrong: only a rollback names one,
+/// and it must be a recorded apply of the same host. `undone` is the named change's host and
+/// kind (`apply`/`rollback`) as stored, `None` when there is no such change.
+pub(crate) fn check_undoes(
+    change: &NewChange,
+    undone: Option<(&str, &str)>,
+) -> Result<(), StoreError> {
+    let Some(id) = change.undoes else {
+        return Ok(());
+    };
+    let what = match (change.kind, undone) {
+        (ChangeKind::Apply, _) => format!("an apply on {} cannot undo change {id}", change.host),
+        (_, None) => format!(
+            "a rollback on {} undoes change {id}, which is not recorded",
+            change.host
+        ),
+        (_, Some((host, _))) if host != change.host.as_str() => format!(
+            "a rollback on {} undoes change {id}, which was made on {host}",
+            change.host
+        ),
+        (_, Some((_, kind))) if kind != ChangeKind::Apply.as_str() => format!(
+            "a rollback on {} undoes change {id}, which is a {kind}, not an apply",
+            change.host
+        ),
+        _ => return Ok(()),
+    };
+    Err(StoreError::InvalidInput { what })
 }
 
 /// Whether an attempt that finished at `finished` came after the host's latest recorded

@@ -483,9 +483,17 @@ impl Store for SqliteStore {
             if known.is_none() {
                 return Err(StoreError::UnknownHost { host: c.host.clone() });
             }
+            let undone = match c.undoes {
+                Some(id) => conn
+                    .prepare_cached("SELECT host_id, kind FROM host_changes WHERE id = ?1")?
+                    .query_row([id.0], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                    .optional()?,
+                None => None,
+            };
+            rules::check_undoes(&c, undone.as_ref().map(|(h, k)| (h.as_str(), k.as_str())))?;
             conn.prepare_cached(
-                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome, rollout)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress', ?8)",
+                "INSERT INTO host_changes (host_id, kind, plugin, request, expected, rollback_plan, started_at, outcome, rollout, undoes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'in-progress', ?8, ?9)",
             )?
             .execute(params![
                 c.host.as_str(),
@@ -496,6 +504,7 @@ impl Store for SqliteStore {
                 c.rollback_plan,
                 c.started_at.timestamp_millis(),
                 c.rollout,
+                c.undoes.map(|id| id.0),
             ])?;
             Ok(ChangeId(conn.last_insert_rowid()))
         })
@@ -830,7 +839,7 @@ impl Store for SqliteStore {
 
 const CHANGE_COLUMNS: &str =
     "id, host_id, kind, plugin, request, expected, rollback_plan, started_at, \
-     finished_at, outcome, detail, reconciled_at, reconciled, rollout";
+     finished_at, outcome, detail, reconciled_at, reconciled, rollout, undoes";
 
 struct RawChange {
     id: i64,
@@ -847,6 +856,7 @@ struct RawChange {
     reconciled_at: Option<i64>,
     reconciled: Option<String>,
     rollout: Option<String>,
+    undoes: Option<i64>,
 }
 
 impl RawChange {
@@ -866,6 +876,7 @@ impl RawChange {
             reconciled_at: r.get(11)?,
             reconciled: r.get(12)?,
             rollout: r.get(13)?,
+            undoes: r.get(14)?,
         })
     }
 
@@ -902,6 +913,7 @@ impl RawChange {
             reconciled_at: opt_from_ms(self.reconciled_at, "host_changes.reconciled_at")?,
             reconciled,
             rollout: self.rollout,
+            undoes: self.undoes.map(ChangeId),
         })
     }
 }

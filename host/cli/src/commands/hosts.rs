@@ -1,5 +1,6 @@
 //! `patchwave hosts`: answered from the store alone.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 
 use chrono::Utc;
@@ -30,6 +31,18 @@ pub enum Command {
         #[arg(long)]
         packages: bool,
         /// JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The change journal of one host, newest first: every apply and rollback, how it
+    /// ended, the rollout that made it and, for a rollback, the apply it undid.
+    Changes {
+        /// Host id.
+        host: String,
+        /// At most this many changes.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        /// JSON on stdout (the requests and rollback plans as recorded).
         #[arg(long)]
         json: bool,
     },
@@ -194,8 +207,71 @@ pub async fn run(ctx: &Context, command: Command) -> Result<(), Failure> {
             }
             Ok(())
         }
+        Command::Changes { host, limit, json } => {
+            let id = HostId(host.clone());
+            if store.host(&id).await.map_err(Failure::op)?.is_none() {
+                return Err(Failure::new(
+                    NOT_FOUND,
+                    format!("no host `{host}` in the store"),
+                ));
+            }
+            let changes = store.changes(&id, limit).await.map_err(Failure::op)?;
+            if json {
+                let all: Vec<_> = changes.iter().map(change_json).collect();
+                json_out(&serde_json::Value::Array(all))?;
+                return Ok(());
+            }
+            outln!(
+                "{:>6} {:<8} {:<19} {:<11} {:<12} {:>6} {:<16}",
+                "ID",
+                "KIND",
+                "STARTED",
+                "OUTCOME",
+                "SETTLED",
+                "UNDOES",
+                "ROLLOUT"
+            )?;
+            for c in &changes {
+                outln!(
+                    "{:>6} {:<8} {:<19} {:<11} {:<12} {:>6} {:<16}",
+                    c.id,
+                    c.kind.as_str(),
+                    c.started_at.format("%Y-%m-%d %H:%M:%S"),
+                    c.outcome.as_str(),
+                    c.reconciled.map_or("-", |r| r.as_str()),
+                    c.undoes.map_or_else(|| "-".to_string(), |u| u.to_string()),
+                    c.rollout.as_deref().map_or(Cow::Borrowed("-"), field),
+                )?;
+            }
+            Ok(())
+        }
         Command::Trust { .. } => Ok(()),
     }
+}
+
+/// One journal entry as JSON; the request and rollback plan (JSON the engine wrote) as
+/// values when they parse, as text otherwise.
+fn change_json(c: &patchwave_store::ChangeRecord) -> serde_json::Value {
+    let value = |text: &str| {
+        serde_json::from_str(text).unwrap_or_else(|_| serde_json::Value::String(text.into()))
+    };
+    serde_json::json!({
+        "id": c.id.0,
+        "host": c.host.as_str(),
+        "kind": c.kind,
+        "plugin": c.plugin,
+        "request": value(&c.request),
+        "expected": c.expected,
+        "rollback_plan": c.rollback_plan.as_deref().map(value),
+        "started_at": c.started_at,
+        "finished_at": c.finished_at,
+        "outcome": c.outcome,
+        "detail": c.detail,
+        "reconciled": c.reconciled,
+        "reconciled_at": c.reconciled_at,
+        "rollout": c.rollout,
+        "undoes": c.undoes.map(|u| u.0),
+    })
 }
 
 async fn trust(

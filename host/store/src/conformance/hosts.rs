@@ -9,8 +9,8 @@ use patchwave_core::{Environment, Freshness, HostId, Installed, ScanStatus};
 use super::fixtures::*;
 use super::Backend;
 use crate::{
-    package_order, FleetHost, HostRecord, InventoryId, NewChange, ScanEffect, ScanOutcome,
-    ScanResult, StoreError,
+    package_order, ChangeId, FleetHost, HostRecord, InventoryId, NewChange, ScanEffect,
+    ScanOutcome, ScanResult, StoreError,
 };
 
 /// Successful scan fills the summary.
@@ -248,6 +248,7 @@ pub async fn changes_are_found_by_their_rollout(backend: &dyn Backend) {
         expected: vec![],
         rollback_plan: Some("[]".into()),
         rollout: rollout.map(str::to_string),
+        undoes: None,
         started_at: t(at),
     };
     let first = store
@@ -291,6 +292,92 @@ pub async fn changes_are_found_by_their_rollout(backend: &dyn Backend) {
         .is_empty());
 }
 
+/// A rollback names the apply it undoes by id, and reads back with it; the store refuses a
+/// link from an apply, to a change it does not hold, to another host's change, or to a
+/// rollback — and records nothing for a refused one.
+pub async fn a_rollback_names_the_apply_it_undoes(backend: &dyn Backend) {
+    use patchwave_core::change::ChangeKind;
+    let store = backend.fresh().await.store;
+    for h in ["a", "b"] {
+        store.register_host(&host(h)).await.unwrap();
+    }
+    let change = |h: &str, kind: ChangeKind, undoes: Option<ChangeId>, at: i64| NewChange {
+        host: HostId::from(h),
+        kind,
+        plugin: "debian".into(),
+        request: "[]".into(),
+        expected: vec![],
+        rollback_plan: (kind == ChangeKind::Apply).then(|| "[]".into()),
+        rollout: Some("ro-1".into()),
+        undoes,
+        started_at: t(at),
+    };
+    let apply = store
+        .begin_change(&change("a", ChangeKind::Apply, None, 10))
+        .await
+        .unwrap();
+    let other_host = store
+        .begin_change(&change("b", ChangeKind::Apply, None, 11))
+        .await
+        .unwrap();
+    let rollback = store
+        .begin_change(&change("a", ChangeKind::Rollback, Some(apply), 12))
+        .await
+        .unwrap();
+
+    let refused = [
+        (
+            change("a", ChangeKind::Apply, Some(apply), 13),
+            format!("an apply on a cannot undo change {apply}"),
+        ),
+        (
+            change(
+                "a",
+                ChangeKind::Rollback,
+                Some(ChangeId(rollback.0 + 1000)),
+                13,
+            ),
+            format!(
+                "a rollback on a undoes change {}, which is not recorded",
+                rollback.0 + 1000
+            ),
+        ),
+        (
+            change("a", ChangeKind::Rollback, Some(other_host), 13),
+            format!("a rollback on a undoes change {other_host}, which was made on b"),
+        ),
+        (
+            change("a", ChangeKind::Rollback, Some(rollback), 13),
+            format!("a rollback on a undoes change {rollback}, which is a rollback, not an apply"),
+        ),
+    ];
+    for (new, message) in refused {
+        let err = store.begin_change(&new).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidInput { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("invalid input for the store: {message}")
+        );
+    }
+
+    let journal = store.changes(&HostId::from("a"), 10).await.unwrap();
+    assert_eq!(
+        journal
+            .iter()
+            .map(|c| (c.id, c.kind, c.undoes))
+            .collect::<Vec<_>>(),
+        vec![
+            (rollback, ChangeKind::Rollback, Some(apply)),
+            (apply, ChangeKind::Apply, None),
+        ]
+    );
+    let by_rollout = store
+        .rollout_changes("ro-1", &HostId::from("a"))
+        .await
+        .unwrap();
+    assert_eq!(by_rollout[0].undoes, Some(apply));
+}
+
 /// A change started after the last successful scan makes a fresh record `changed` (the
 /// host may hold other versions than the store says) until the next successful scan.
 pub async fn a_change_after_the_last_scan_shows_as_changed_until_the_next_scan(
@@ -316,6 +403,7 @@ pub async fn a_change_after_the_last_scan_shows_as_changed_until_the_next_scan(
             expected: vec![],
             rollback_plan: Some("[]".into()),
             rollout: None,
+            undoes: None,
             started_at: t(20),
         })
         .await

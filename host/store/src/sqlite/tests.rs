@@ -363,12 +363,13 @@ async fn in_memory_store_works_and_rejects_empty_ids() {
 }
 
 #[test]
-fn the_schema_is_at_version_6() {
-    assert_eq!(migrate::latest(SqliteStore::migrations()), 6);
+fn the_schema_is_at_version_7() {
+    assert_eq!(migrate::latest(SqliteStore::migrations()), 7);
     assert_eq!(SqliteStore::migrations()[2].name, "advisories");
     assert_eq!(SqliteStore::migrations()[3].name, "rollouts");
     assert_eq!(SqliteStore::migrations()[4].name, "change_rollout");
     assert_eq!(SqliteStore::migrations()[5].name, "audit_anchor");
+    assert_eq!(SqliteStore::migrations()[6].name, "change_undoes");
 }
 
 #[tokio::test]
@@ -386,7 +387,7 @@ async fn a_version_2_database_migrates_to_the_latest_and_keeps_its_hosts() {
     drop(conn);
 
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), 6);
+    assert_eq!(store.schema_version().await.unwrap(), 7);
     assert_eq!(store.rollouts().await.unwrap(), vec![]);
     assert_eq!(store.audit_anchor().await.unwrap(), None);
     let old = store.host(&HostId::from("old")).await.unwrap().unwrap();
