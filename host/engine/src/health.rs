@@ -22,6 +22,10 @@ use std::time::Duration;
 
 use patchwave_core::{HostId, HumanDuration};
 use patchwave_rollout::combine;
+use patchwave_rollout::judge::{
+    alertmanager_answer_alerts, compare, judge_hosts, judge_service, new_alerts,
+    prometheus_answer_value, Alert, Expectation, HostOutcome, Limits,
+};
 use patchwave_rollout::Verdict;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
@@ -29,7 +33,9 @@ use tokio::task::JoinSet;
 use tokio_rustls::rustls::ClientConfig;
 use url::Url;
 
-use crate::http::{mozilla_roots, roots_with_ca_file, tls_config, Answer, HttpClient};
+use crate::http::{mozilla_roots, roots_with_ca_file, tls_config, HttpClient};
+
+pub use patchwave_rollout::judge::SourceResult;
 
 /// How long an `http` source waits for an answer unless `timeout` says otherwise.
 pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -37,8 +43,6 @@ pub const DEFAULT_HTTP_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_API_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many hosts of a per-host `http` source are asked at the same time.
 const PER_HOST_CONCURRENCY: usize = 16;
-/// How many failing hosts a verdict names before it only counts the rest.
-const HOSTS_NAMED: usize = 10;
 /// The most an `http` source reads of a body it must search.
 const HTTP_BODY_LIMIT: usize = 1 << 20;
 /// The most read of a Prometheus or Alertmanager answer.
@@ -177,13 +181,6 @@ enum CheckSpec {
         base: Url,
         matchers: Vec<Matcher>,
     },
-}
-
-/// The allowed rise of a Prometheus value.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Limits {
-    max_increase: Option<f64>,
-    max_ratio: Option<f64>,
 }
 
 fn compile_source(
@@ -553,54 +550,6 @@ impl HealthReport {
     }
 }
 
-/// One source's answer at a gate.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceResult {
-    /// The source's name.
-    pub source: String,
-    /// Its verdict; the reason does not repeat the name.
-    pub verdict: Verdict,
-    /// What was seen when healthy (`5 before, 6 now (+1)`), empty otherwise.
-    pub observed: String,
-}
-
-impl fmt::Display for SourceResult {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.source, self.verdict)?;
-        if !self.observed.is_empty() {
-            write!(f, " ({})", self.observed)?;
-        }
-        Ok(())
-    }
-}
-
-impl SourceResult {
-    fn go(source: &str, observed: String) -> SourceResult {
-        SourceResult {
-            source: source.to_string(),
-            verdict: Verdict::Go,
-            observed,
-        }
-    }
-
-    fn judged(source: &str, verdict: Verdict) -> SourceResult {
-        SourceResult {
-            source: source.to_string(),
-            verdict,
-            observed: String::new(),
-        }
-    }
-
-    /// The verdict with the source's name before the reason, for the combined verdict.
-    fn named_verdict(&self) -> Verdict {
-        match &self.verdict {
-            Verdict::Go => Verdict::Go,
-            Verdict::NoGo(r) => Verdict::NoGo(format!("{}: {r}", self.source)),
-            Verdict::Inconclusive(r) => Verdict::Inconclusive(format!("{}: {r}", self.source)),
-        }
-    }
-}
-
 /// Why health sources could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum HealthError {
@@ -854,35 +803,9 @@ fn baseline_of<'a>(
 // http
 // ---------------------------------------------------------------------------------------
 
-#[derive(Clone, Debug)]
-struct Expectation {
-    status: u16,
-    body: Option<String>,
-}
-
-impl Expectation {
-    /// `None` when the answer is healthy, else what was wrong.
-    fn problem(&self, answer: &Answer) -> Option<String> {
-        if answer.status != self.status {
-            return Some(format!(
-                "status {} (expected {})",
-                answer.status, self.status
-            ));
-        }
-        match &self.body {
-            Some(needle) if !String::from_utf8_lossy(&answer.body).contains(needle.as_str()) => {
-                Some(format!(
-                    "status {} but the body lacks `{needle}`",
-                    answer.status
-                ))
-            }
-            _ => None,
-        }
-    }
-
-    fn body_limit(&self) -> Option<usize> {
-        self.body.as_ref().map(|_| HTTP_BODY_LIMIT)
-    }
+/// How much of a body to read: only one that must hold `expect.body` is read at all.
+fn body_limit(expect: &Expectation) -> Option<usize> {
+    expect.body.as_ref().map(|_| HTTP_BODY_LIMIT)
 }
 
 async fn check_http_service(
@@ -894,24 +817,13 @@ async fn check_http_service(
     let url = template.render("", "");
     let problem = match Url::parse(&url) {
         Err(e) => Some(format!("`{url}` is not a valid URL: {e}")),
-        Ok(url) => match client.get(&url, expect.body_limit()).await {
-            Ok(answer) => expect.problem(&answer),
+        Ok(url) => match client.get(&url, body_limit(expect)).await {
+            Ok(answer) => expect.problem(answer.status, &answer.body),
             Err(e) => Some(e.to_string()),
         },
     };
-    match problem {
-        None => SourceResult::go(label, format!("answered {}", expect.status)),
-        Some(p) => SourceResult::judged(label, Verdict::NoGo(p)),
-    }
+    judge_service(label, expect.status, problem)
 }
-
-/// How one host's endpoint answered.
-enum HostOutcome {
-    Healthy,
-    Unhealthy(String),
-    Unchecked(String),
-}
-
 async fn check_http_hosts(
     label: &str,
     client: &HttpClient,
@@ -919,9 +831,6 @@ async fn check_http_hosts(
     expect: &Expectation,
     hosts: &[(HostId, String)],
 ) -> SourceResult {
-    if hosts.is_empty() {
-        return SourceResult::go(label, "no patched hosts to check".into());
-    }
     let permits = Arc::new(Semaphore::new(PER_HOST_CONCURRENCY));
     let mut tasks = JoinSet::new();
     for (i, (host, address)) in hosts.iter().enumerate() {
@@ -938,31 +847,9 @@ async fn check_http_hosts(
             outcomes[i] = Some(outcome);
         }
     }
-    let mut unhealthy = Vec::new();
-    let mut unchecked = Vec::new();
-    for ((host, _), outcome) in hosts.iter().zip(outcomes) {
-        match outcome {
-            Some(HostOutcome::Healthy) => {}
-            Some(HostOutcome::Unhealthy(why)) => unhealthy.push(format!("{host}: {why}")),
-            Some(HostOutcome::Unchecked(why)) => unchecked.push(format!("{host}: {why}")),
-            None => unchecked.push(format!("{host}: the check stopped unexpectedly")),
-        }
-    }
-    if !unhealthy.is_empty() {
-        return SourceResult::judged(label, Verdict::NoGo(name_hosts(&unhealthy)));
-    }
-    if !unchecked.is_empty() {
-        return SourceResult::judged(label, Verdict::Inconclusive(name_hosts(&unchecked)));
-    }
-    let n = hosts.len();
-    SourceResult::go(
-        label,
-        format!(
-            "{n} host{} answered {}",
-            if n == 1 { "" } else { "s" },
-            expect.status
-        ),
-    )
+    let outcomes: Vec<(&HostId, Option<HostOutcome>)> =
+        hosts.iter().map(|(host, _)| host).zip(outcomes).collect();
+    judge_hosts(label, expect.status, &outcomes)
 }
 
 async fn check_one_host(client: &HttpClient, url: &str, expect: &Expectation) -> HostOutcome {
@@ -970,8 +857,8 @@ async fn check_one_host(client: &HttpClient, url: &str, expect: &Expectation) ->
         Ok(u) => u,
         Err(e) => return HostOutcome::Unchecked(format!("`{url}` is not a valid URL: {e}")),
     };
-    match client.get(&url, expect.body_limit()).await {
-        Ok(answer) => match expect.problem(&answer) {
+    match client.get(&url, body_limit(expect)).await {
+        Ok(answer) => match expect.problem(answer.status, &answer.body) {
             None => HostOutcome::Healthy,
             Some(p) => HostOutcome::Unhealthy(p),
         },
@@ -979,46 +866,9 @@ async fn check_one_host(client: &HttpClient, url: &str, expect: &Expectation) ->
     }
 }
 
-/// `a; b; c`, or the first [`HOSTS_NAMED`] and how many more.
-fn name_hosts(items: &[String]) -> String {
-    let mut text = items
-        .iter()
-        .take(HOSTS_NAMED)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join("; ");
-    if items.len() > HOSTS_NAMED {
-        text.push_str(&format!("; and {} more hosts", items.len() - HOSTS_NAMED));
-    }
-    text
-}
-
 // ---------------------------------------------------------------------------------------
 // prometheus
 // ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-struct PromResponse {
-    status: String,
-    data: Option<PromData>,
-    #[serde(rename = "errorType")]
-    error_type: Option<String>,
-    error: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
-enum PromData {
-    Scalar((f64, String)),
-    Vector(Vec<PromSample>),
-    Matrix(serde::de::IgnoredAny),
-    String(serde::de::IgnoredAny),
-}
-
-#[derive(Debug, Deserialize)]
-struct PromSample {
-    value: (f64, String),
-}
 
 async fn prometheus_value(client: &HttpClient, base: &Url, query: &str) -> Result<f64, String> {
     let mut url = base.clone();
@@ -1033,119 +883,9 @@ async fn prometheus_value(client: &HttpClient, base: &Url, query: &str) -> Resul
     prometheus_answer_value(answer.status, &answer.body)
 }
 
-/// The value in a Prometheus `/api/v1/query` answer, or why there is none.
-fn prometheus_answer_value(status: u16, body: &[u8]) -> Result<f64, String> {
-    let response: PromResponse = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "Prometheus API answered status {status} with no API response ({e}): {}",
-            excerpt(body)
-        )
-    })?;
-    if response.status != "success" {
-        return Err(format!(
-            "query failed: {}: {}",
-            response.error_type.as_deref().unwrap_or("error"),
-            response.error.as_deref().unwrap_or("no message")
-        ));
-    }
-    let text = match response.data {
-        Some(PromData::Scalar((_, v))) => v,
-        Some(PromData::Vector(samples)) => match <[PromSample; 1]>::try_from(samples) {
-            Ok([sample]) => sample.value.1,
-            Err(samples) if samples.is_empty() => return Err("the query returned no data".into()),
-            Err(samples) => {
-                return Err(format!(
-                    "the query returned {} series; it must return one (aggregate it, e.g. \
-                     with sum())",
-                    samples.len()
-                ))
-            }
-        },
-        Some(PromData::Matrix(_)) => {
-            return Err("the query returned a range vector; use an instant query".into())
-        }
-        Some(PromData::String(_)) => return Err("the query returned a string, not a number".into()),
-        None => return Err("the answer holds no data".into()),
-    };
-    let value: f64 = text
-        .parse()
-        .map_err(|_| format!("the query returned `{text}`, not a number"))?;
-    if !value.is_finite() {
-        return Err(format!("the query returned {text}"));
-    }
-    Ok(value)
-}
-
-/// The gate's judgement of a Prometheus value against its baseline.
-fn compare(label: &str, before: f64, now: f64, limits: Limits) -> SourceResult {
-    let increase = now - before;
-    let mut exceeded = Vec::new();
-    let mut undecided = None;
-    if let Some(max) = limits.max_increase {
-        if increase > max {
-            exceeded.push(format!(
-                "+{} is more than the allowed +{max}",
-                short(increase)
-            ));
-        }
-    }
-    if let Some(max) = limits.max_ratio {
-        if before > 0.0 {
-            let ratio = now / before;
-            if ratio > max {
-                exceeded.push(format!("x{} is more than the allowed x{max}", short(ratio)));
-            }
-        } else if before == 0.0 {
-            if now > 0.0 {
-                exceeded.push(format!("any rise from 0 is more than the allowed x{max}"));
-            }
-        } else {
-            undecided = Some(format!(
-                "max_ratio needs a baseline of at least 0, it was {before}"
-            ));
-        }
-    }
-    if !exceeded.is_empty() {
-        let reason = format!("rose from {before} to {now}: {}", exceeded.join(", "));
-        return SourceResult::judged(label, Verdict::NoGo(reason));
-    }
-    if let Some(reason) = undecided {
-        return SourceResult::judged(label, Verdict::Inconclusive(reason));
-    }
-    let sign = if increase >= 0.0 { "+" } else { "" };
-    SourceResult::go(
-        label,
-        format!("{before} before, {now} now ({sign}{})", short(increase)),
-    )
-}
-
-/// A computed number for people: at most 4 decimals, no trailing zeros.
-fn short(x: f64) -> String {
-    let text = format!("{x:.4}");
-    let text = text.trim_end_matches('0').trim_end_matches('.');
-    if text == "-0" {
-        "0".into()
-    } else {
-        text.to_string()
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // alertmanager
 // ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-struct Alert {
-    fingerprint: String,
-    #[serde(default)]
-    labels: BTreeMap<String, String>,
-    status: Option<AlertStatus>,
-}
-
-#[derive(Debug, Deserialize)]
-struct AlertStatus {
-    state: String,
-}
 
 async fn active_alerts(
     client: &HttpClient,
@@ -1173,66 +913,6 @@ async fn active_alerts(
         .await
         .map_err(|e| format!("Alertmanager API: {e}"))?;
     alertmanager_answer_alerts(answer.status, &answer.body)
-}
-
-/// The active alerts in an Alertmanager `GET /api/v2/alerts` answer.
-fn alertmanager_answer_alerts(status: u16, body: &[u8]) -> Result<Vec<Alert>, String> {
-    if status != 200 {
-        return Err(format!(
-            "Alertmanager API answered status {status}: {}",
-            excerpt(body)
-        ));
-    }
-    let alerts: Vec<Alert> = serde_json::from_slice(body)
-        .map_err(|e| format!("Alertmanager API answer is not a list of alerts: {e}"))?;
-    // The query asks for active alerts only; suppressed ones are dropped again in case a
-    // compatible server ignores the filter.
-    Ok(alerts
-        .into_iter()
-        .filter(|a| a.status.as_ref().is_none_or(|s| s.state != "suppressed"))
-        .collect())
-}
-
-fn new_alerts(label: &str, known: &BTreeSet<String>, alerts: &[Alert]) -> SourceResult {
-    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
-    for alert in alerts.iter().filter(|a| !known.contains(&a.fingerprint)) {
-        let name = alert
-            .labels
-            .get("alertname")
-            .map_or(alert.fingerprint.as_str(), String::as_str);
-        *names.entry(name).or_default() += 1;
-    }
-    if names.is_empty() {
-        let observed = match alerts.len() {
-            0 => "no active alerts".to_string(),
-            n => format!("{n} active alert(s), all firing before the stage"),
-        };
-        return SourceResult::go(label, observed);
-    }
-    let named: Vec<String> = names
-        .into_iter()
-        .map(|(name, n)| {
-            if n == 1 {
-                name.to_string()
-            } else {
-                format!("{name} ({n})")
-            }
-        })
-        .collect();
-    SourceResult::judged(
-        label,
-        Verdict::NoGo(format!("new firing alerts: {}", named.join(", "))),
-    )
-}
-
-/// The start of a body, for error messages.
-fn excerpt(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let text = text.trim();
-    match text.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.to_string(),
-    }
 }
 
 /// TLS settings trusting the Mozilla roots and the certificates of `path`.
@@ -1446,132 +1126,6 @@ mod tests {
         for (text, filter) in cases {
             assert_eq!(Matcher::parse(text).unwrap().to_filter(), filter, "{text}");
         }
-    }
-
-    const LIMITS: Limits = Limits {
-        max_increase: Some(10.0),
-        max_ratio: None,
-    };
-
-    #[test]
-    fn increases_within_the_limit_are_go() {
-        let r = compare("q", 5.0, 15.0, LIMITS);
-        assert_eq!(r.verdict, Verdict::Go);
-        assert_eq!(r.observed, "5 before, 15 now (+10)");
-        let r = compare("q", 5.0, 2.5, LIMITS);
-        assert_eq!(r.observed, "5 before, 2.5 now (-2.5)");
-        let r = compare("q", 0.1, 0.30000000000000004, LIMITS);
-        assert_eq!(r.observed, "0.1 before, 0.30000000000000004 now (+0.2)");
-    }
-
-    #[test]
-    fn increases_past_either_limit_are_no_go() {
-        assert_eq!(
-            compare("q", 5.0, 15.5, LIMITS).verdict,
-            Verdict::NoGo("rose from 5 to 15.5: +10.5 is more than the allowed +10".into())
-        );
-        let ratio = Limits {
-            max_increase: None,
-            max_ratio: Some(1.2),
-        };
-        assert_eq!(compare("q", 10.0, 12.0, ratio).verdict, Verdict::Go);
-        assert_eq!(
-            compare("q", 10.0, 12.5, ratio).verdict,
-            Verdict::NoGo("rose from 10 to 12.5: x1.25 is more than the allowed x1.2".into())
-        );
-        assert_eq!(compare("q", 0.0, 0.0, ratio).verdict, Verdict::Go);
-        assert_eq!(
-            compare("q", 0.0, 0.5, ratio).verdict,
-            Verdict::NoGo(
-                "rose from 0 to 0.5: any rise from 0 is more than the allowed x1.2".into()
-            )
-        );
-        assert_eq!(
-            compare("q", -2.0, -1.0, ratio).verdict,
-            Verdict::Inconclusive("max_ratio needs a baseline of at least 0, it was -2".into())
-        );
-        let both = Limits {
-            max_increase: Some(1.0),
-            max_ratio: Some(2.0),
-        };
-        assert_eq!(
-            compare("q", 1.0, 3.0, both).verdict,
-            Verdict::NoGo(
-                "rose from 1 to 3: +2 is more than the allowed +1, x3 is more than the allowed x2"
-                    .into()
-            )
-        );
-    }
-
-    #[test]
-    fn prometheus_answers_give_one_finite_value() {
-        let ok = |body: &str| prometheus_answer_value(200, body.as_bytes());
-        assert_eq!(
-            ok(
-                r#"{"status":"success","data":{"resultType":"scalar","result":[1795691758.55,"3"]}}"#
-            ),
-            Ok(3.0)
-        );
-        assert_eq!(
-            ok(
-                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"job":"a"},"value":[1.5,"0.25"]}]}}"#
-            ),
-            Ok(0.25)
-        );
-        assert_eq!(
-            ok(r#"{"status":"success","data":{"resultType":"scalar","result":[1.5,"NaN"]}}"#),
-            Err("the query returned NaN".into())
-        );
-        assert_eq!(
-            ok(
-                r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1.5,"+Inf"]}]}}"#
-            ),
-            Err("the query returned +Inf".into())
-        );
-        assert_eq!(
-            ok(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#),
-            Err("the query returned a range vector; use an instant query".into())
-        );
-        assert_eq!(
-            prometheus_answer_value(502, b"<html>bad gateway</html>"),
-            Err(
-                "Prometheus API answered status 502 with no API response (expected value at \
-                 line 1 column 1): <html>bad gateway</html>"
-                    .into()
-            )
-        );
-    }
-
-    #[test]
-    fn alertmanager_answers_drop_suppressed_alerts() {
-        let body = br#"[
-            {"fingerprint":"a1","labels":{"alertname":"A"},"status":{"state":"active"}},
-            {"fingerprint":"b2","labels":{"alertname":"B"},"status":{"state":"suppressed"}},
-            {"fingerprint":"c3","labels":{},"status":{"state":"unprocessed"}}
-        ]"#;
-        let alerts = alertmanager_answer_alerts(200, body).unwrap();
-        let fingerprints: Vec<&str> = alerts.iter().map(|a| a.fingerprint.as_str()).collect();
-        assert_eq!(fingerprints, ["a1", "c3"]);
-        let known = BTreeSet::from(["a1".to_string()]);
-        // An alert without a name is named by its fingerprint.
-        assert_eq!(
-            new_alerts("am", &known, &alerts).verdict,
-            Verdict::NoGo("new firing alerts: c3".into())
-        );
-        assert_eq!(
-            alertmanager_answer_alerts(400, b"\"bad matcher\"").map(|_| ()),
-            Err("Alertmanager API answered status 400: \"bad matcher\"".into())
-        );
-    }
-
-    #[test]
-    fn many_failing_hosts_are_counted_past_ten() {
-        let items: Vec<String> = (1..=12).map(|i| format!("h{i}: down")).collect();
-        assert_eq!(
-            name_hosts(&items),
-            "h1: down; h2: down; h3: down; h4: down; h5: down; h6: down; h7: down; h8: down; \
-             h9: down; h10: down; and 2 more hosts"
-        );
     }
 
     #[test]
