@@ -13,6 +13,7 @@
 mod action;
 mod decide;
 mod health;
+pub mod judge;
 mod manifest;
 mod observation;
 mod plan;
