@@ -534,191 +534,21 @@ fn compile(
     defaults: &DefaultDirs,
     problems: &mut Vec<String>,
 ) -> Config {
-    let abs = |p: PathBuf| from_base(base, p);
-    let state_dir = dir_or_default(
-        "state.dir",
-        raw.state.dir,
-        base,
-        &defaults.state_dir,
-        problems,
-    );
-    let store_path = raw
-        .state
-        .store
-        .map(abs)
-        .unwrap_or_else(|| state_dir.join("patchwave.db"));
-    let audit_log = raw
-        .state
-        .audit_log
-        .map(abs)
-        .unwrap_or_else(|| state_dir.join("audit.jsonl"));
-
-    let mut duration = |field: &str, value: Option<String>, default: Duration| match value {
-        None => default,
-        Some(v) => HumanDuration::parse(&v)
-            .map(HumanDuration::to_std)
-            .unwrap_or_else(|e| {
-                problems.push(format!("{field}: {e}"));
-                default
-            }),
-    };
-    let stale_after = duration(
-        "scan.stale_after",
-        raw.scan.stale_after,
-        Duration::from_secs(26 * 3600),
-    );
-    let ssh = SshSettings {
-        connect_timeout: duration(
-            "ssh.connect_timeout",
-            raw.ssh.connect_timeout,
-            Duration::from_secs(10),
-        ),
-        command_timeout: raw
-            .ssh
-            .command_timeout
-            // On a bad value the problem is reported; the stand-in is never used.
-            .map(|v| duration("ssh.command_timeout", Some(v), Duration::from_secs(600))),
-        keepalive: duration("ssh.keepalive", raw.ssh.keepalive, Duration::from_secs(15)),
-        max_sessions: raw.ssh.max_sessions.unwrap_or(16),
-    };
-    if ssh.command_timeout.is_some_and(|t| t.is_zero()) {
-        problems.push("ssh.command_timeout must be longer than 0".into());
-    }
-    if ssh.max_sessions == 0 {
-        problems.push("ssh.max_sessions must be at least 1".into());
-    }
-    let scan_concurrency = raw.scan.concurrency.unwrap_or(10);
-    if scan_concurrency == 0 {
-        problems.push("scan.concurrency must be at least 1".into());
-    }
-
-    let plugin_dir = dir_or_default(
-        "plugins.dir",
-        raw.plugins.dir,
-        base,
-        &defaults.plugin_dir,
-        problems,
-    );
-    let mut plugins = BTreeMap::new();
-    for (name, value) in raw.plugins.each {
-        if let Some(p) = compile_plugin(&name, value, problems) {
-            let path = p.path.clone().map(abs);
-            plugins.insert(name, PluginConfig { path, ..p });
-        }
-    }
-
-    let d = raw.defaults;
-    if d.id.is_some() || d.address.is_some() {
-        problems.push("defaults: `id` and `address` belong to each [[hosts]] entry".into());
-    }
-    let mut seen = BTreeSet::new();
-    let mut hosts = Vec::new();
-    for (i, h) in raw.hosts.into_iter().enumerate() {
-        let at = match &h.id {
-            Some(id) => format!("hosts[{i}] ({id})"),
-            None => format!("hosts[{i}]"),
-        };
-        let before = problems.len();
-        let id = match &h.id {
-            Some(id) => {
-                if let Err(e) = check_id(id) {
-                    problems.push(format!("{at}.id: {e}"));
-                }
-                id.clone()
-            }
-            None => {
-                problems.push(format!("{at}: missing `id`"));
-                String::new()
-            }
-        };
-        if !id.is_empty() && !seen.insert(id.clone()) {
-            problems.push(format!("{at}.id: `{id}` is used by more than one host"));
-        }
-        let env_word = h
-            .env
-            .clone()
-            .or(d.env.clone())
-            .unwrap_or_else(|| "prod".into());
-        let env = Environment::parse(&env_word).unwrap_or_else(|| {
-            problems.push(format!(
-                "{at}.env: `{env_word}` is not `prod` or `non-prod`"
-            ));
-            Environment::Prod
-        });
-        let kind = h
-            .transport
-            .clone()
-            .or(d.transport.clone())
-            .unwrap_or_else(|| {
-                if id == "localhost" {
-                    "local".into()
-                } else {
-                    "ssh".into()
-                }
-            });
-        let fields = HostFields {
-            at: &at,
-            host: &h,
-            defaults: &d,
-            state_dir: &state_dir,
-            base,
-        };
-        let transport = match TRANSPORTS.iter().find(|(word, _)| *word == kind) {
-            Some((_, compile)) => compile(&fields, problems),
-            None => {
-                let known: Vec<String> = transport_kinds().map(|k| format!("`{k}`")).collect();
-                problems.push(format!(
-                    "{at}.transport: `{kind}` is not one of {}",
-                    known.join(", ")
-                ));
-                TransportSpec::Local
-            }
-        };
-        if h.sim.is_some() && kind != "sim" {
-            problems.push(format!(
-                "{at}.sim: only a host with transport = \"sim\" takes it"
-            ));
-        }
-        let plugin = h.plugin.clone().or(d.plugin.clone());
-        if problems.len() == before {
-            let mut tags: Vec<String> = d.tags.iter().chain(h.tags.iter()).cloned().collect();
-            tags.sort();
-            tags.dedup();
-            hosts.push(HostConfig {
-                id: HostId(id),
-                transport,
-                env,
-                scope: h
-                    .scope
-                    .clone()
-                    .or(d.scope.clone())
-                    .unwrap_or_else(|| "default".into()),
-                tags,
-                plugin,
-            });
-        }
-    }
-
+    // Section by section, each pushing its own problems, so every one is reported at once.
+    let state = compile_state(raw.state, base, defaults, problems);
+    let (scan_concurrency, stale_after) = compile_scan(raw.scan, problems);
+    let ssh = compile_ssh_settings(raw.ssh, problems);
+    let (plugin_dir, plugins) = compile_plugins(raw.plugins, base, defaults, problems);
+    let hosts = compile_hosts(raw.defaults, raw.hosts, &state.dir, base, problems);
     let policy = match raw.classify {
         None => patchwave_advisory::Policy::default(),
         Some(value) => compile_policy(value, problems),
     };
-    let advisories = AdvisorySources {
-        osv: raw.advisories.osv,
-        kev: raw.advisories.kev,
-        epss: raw.advisories.epss,
-        ubuntu_pro: raw.advisories.ubuntu_pro.unwrap_or(false),
-        ca_file: raw
-            .advisories
-            .ca_file
-            .and_then(|path| compile_ca_file("advisories.ca_file", path, base, problems)),
-    };
-
+    let advisories = compile_advisories(raw.advisories, base, problems);
     let rollout = match raw.rollout {
         None => patchwave_rollout::Policy::default(),
         Some(value) => compile_rollout_policy(value, problems),
     };
-
     problems.extend(raw.health.validate());
     if let Some(snapshot) = &raw.snapshot {
         problems.extend(snapshot.validate());
@@ -731,15 +561,260 @@ fn compile(
         health: raw.health,
         snapshot: raw.snapshot,
         base_dir: base.to_path_buf(),
-        state_dir,
-        store_path,
-        audit_log,
+        state_dir: state.dir,
+        store_path: state.store,
+        audit_log: state.audit_log,
         scan_concurrency,
         stale_after: chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::hours(26)),
         ssh,
         plugin_dir,
         plugins,
         hosts,
+    }
+}
+
+/// `[state]`, compiled: where the store and the audit log are.
+struct StatePaths {
+    dir: PathBuf,
+    store: PathBuf,
+    audit_log: PathBuf,
+}
+
+/// `[state]`: `dir` (else the runner's default), `store` and `audit_log` (else in `dir`).
+fn compile_state(
+    raw: RawState,
+    base: &Path,
+    defaults: &DefaultDirs,
+    problems: &mut Vec<String>,
+) -> StatePaths {
+    let dir = dir_or_default("state.dir", raw.dir, base, &defaults.state_dir, problems);
+    StatePaths {
+        store: raw
+            .store
+            .map(|p| from_base(base, p))
+            .unwrap_or_else(|| dir.join("patchwave.db")),
+        audit_log: raw
+            .audit_log
+            .map(|p| from_base(base, p))
+            .unwrap_or_else(|| dir.join("audit.jsonl")),
+        dir,
+    }
+}
+
+/// `field = "…"` in the one duration grammar, or `default`; a bad value is a problem naming
+/// `field` (and `default` stands in, unused, so the rest can still be checked).
+fn duration(
+    field: &str,
+    value: Option<String>,
+    default: Duration,
+    problems: &mut Vec<String>,
+) -> Duration {
+    match value {
+        None => default,
+        Some(v) => HumanDuration::parse(&v)
+            .map(HumanDuration::to_std)
+            .unwrap_or_else(|e| {
+                problems.push(format!("{field}: {e}"));
+                default
+            }),
+    }
+}
+
+/// `[scan]`: `concurrency` (default 10, at least 1) and `stale_after` (default 26h).
+fn compile_scan(raw: RawScan, problems: &mut Vec<String>) -> (usize, Duration) {
+    let stale_after = duration(
+        "scan.stale_after",
+        raw.stale_after,
+        Duration::from_secs(26 * 3600),
+        problems,
+    );
+    let concurrency = raw.concurrency.unwrap_or(10);
+    if concurrency == 0 {
+        problems.push("scan.concurrency must be at least 1".into());
+    }
+    (concurrency, stale_after)
+}
+
+/// `[ssh]`: timeouts, keepalive and sessions per connection.
+fn compile_ssh_settings(raw: RawSsh, problems: &mut Vec<String>) -> SshSettings {
+    let ssh = SshSettings {
+        connect_timeout: duration(
+            "ssh.connect_timeout",
+            raw.connect_timeout,
+            Duration::from_secs(10),
+            problems,
+        ),
+        // On a bad value the problem is reported; the stand-in is never used.
+        command_timeout: raw.command_timeout.map(|v| {
+            duration(
+                "ssh.command_timeout",
+                Some(v),
+                Duration::from_secs(600),
+                problems,
+            )
+        }),
+        keepalive: duration(
+            "ssh.keepalive",
+            raw.keepalive,
+            Duration::from_secs(15),
+            problems,
+        ),
+        max_sessions: raw.max_sessions.unwrap_or(16),
+    };
+    if ssh.command_timeout.is_some_and(|t| t.is_zero()) {
+        problems.push("ssh.command_timeout must be longer than 0".into());
+    }
+    if ssh.max_sessions == 0 {
+        problems.push("ssh.max_sessions must be at least 1".into());
+    }
+    ssh
+}
+
+/// `[plugins]`: the plugin directory and each `[plugins.NAME]` table.
+fn compile_plugins(
+    raw: RawPlugins,
+    base: &Path,
+    defaults: &DefaultDirs,
+    problems: &mut Vec<String>,
+) -> (PathBuf, BTreeMap<String, PluginConfig>) {
+    let dir = dir_or_default("plugins.dir", raw.dir, base, &defaults.plugin_dir, problems);
+    let mut plugins = BTreeMap::new();
+    for (name, value) in raw.each {
+        if let Some(p) = compile_plugin(&name, value, problems) {
+            let path = p.path.clone().map(|p| from_base(base, p));
+            plugins.insert(name, PluginConfig { path, ..p });
+        }
+    }
+    (dir, plugins)
+}
+
+/// `[defaults]` and every `[[hosts]]` entry; a host with any problem is left out (its
+/// problems are reported with the others).
+fn compile_hosts(
+    defaults: RawHost,
+    raw: Vec<RawHost>,
+    state_dir: &Path,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> Vec<HostConfig> {
+    if defaults.id.is_some() || defaults.address.is_some() {
+        problems.push("defaults: `id` and `address` belong to each [[hosts]] entry".into());
+    }
+    let mut seen = BTreeSet::new();
+    let mut hosts = Vec::new();
+    for (i, h) in raw.into_iter().enumerate() {
+        let at = match &h.id {
+            Some(id) => format!("hosts[{i}] ({id})"),
+            None => format!("hosts[{i}]"),
+        };
+        let fields = HostFields {
+            at: &at,
+            host: &h,
+            defaults: &defaults,
+            state_dir,
+            base,
+        };
+        let before = problems.len();
+        let host = compile_host(&fields, &mut seen, problems);
+        if problems.len() == before {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+/// One `[[hosts]]` entry over `[defaults]`: id (unique, by the id rule), env, scope, tags,
+/// plugin, and the settings of the transport it names, compiled by that transport.
+fn compile_host(
+    f: &HostFields<'_>,
+    seen: &mut BTreeSet<String>,
+    problems: &mut Vec<String>,
+) -> HostConfig {
+    let (at, h, d) = (f.at, f.host, f.defaults);
+    let id = match &h.id {
+        Some(id) => {
+            if let Err(e) = check_id(id) {
+                problems.push(format!("{at}.id: {e}"));
+            }
+            id.clone()
+        }
+        None => {
+            problems.push(format!("{at}: missing `id`"));
+            String::new()
+        }
+    };
+    if !id.is_empty() && !seen.insert(id.clone()) {
+        problems.push(format!("{at}.id: `{id}` is used by more than one host"));
+    }
+    let env_word = h
+        .env
+        .clone()
+        .or(d.env.clone())
+        .unwrap_or_else(|| "prod".into());
+    let env = Environment::parse(&env_word).unwrap_or_else(|| {
+        problems.push(format!(
+            "{at}.env: `{env_word}` is not `prod` or `non-prod`"
+        ));
+        Environment::Prod
+    });
+    let kind = h
+        .transport
+        .clone()
+        .or(d.transport.clone())
+        .unwrap_or_else(|| {
+            if id == "localhost" {
+                "local".into()
+            } else {
+                "ssh".into()
+            }
+        });
+    let transport = match TRANSPORTS.iter().find(|(word, _)| *word == kind) {
+        Some((_, compile)) => compile(f, problems),
+        None => {
+            let known: Vec<String> = transport_kinds().map(|k| format!("`{k}`")).collect();
+            problems.push(format!(
+                "{at}.transport: `{kind}` is not one of {}",
+                known.join(", ")
+            ));
+            TransportSpec::Local
+        }
+    };
+    if h.sim.is_some() && kind != "sim" {
+        problems.push(format!(
+            "{at}.sim: only a host with transport = \"sim\" takes it"
+        ));
+    }
+    let mut tags: Vec<String> = d.tags.iter().chain(h.tags.iter()).cloned().collect();
+    tags.sort();
+    tags.dedup();
+    HostConfig {
+        id: HostId(id),
+        transport,
+        env,
+        scope: h
+            .scope
+            .clone()
+            .or(d.scope.clone())
+            .unwrap_or_else(|| "default".into()),
+        tags,
+        plugin: h.plugin.clone().or(d.plugin.clone()),
+    }
+}
+
+/// `[advisories]`: the feed locations (read as written) and the optional `ca_file`.
+fn compile_advisories(
+    raw: RawAdvisories,
+    base: &Path,
+    problems: &mut Vec<String>,
+) -> AdvisorySources {
+    AdvisorySources {
+        osv: raw.osv,
+        kev: raw.kev,
+        epss: raw.epss,
+        ubuntu_pro: raw.ubuntu_pro.unwrap_or(false),
+        ca_file: raw
+            .ca_file
+            .and_then(|path| compile_ca_file("advisories.ca_file", path, base, problems)),
     }
 }
 
